@@ -1,0 +1,203 @@
+#include "engine.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "decimal.hpp"
+#include "timecalc.hpp"
+
+namespace leadscore {
+
+namespace {
+const std::vector<std::size_t> kNoRules;
+
+std::optional<Timestamp> earliest(std::optional<Timestamp> a, std::optional<Timestamp> b) {
+    if (!a) return b;
+    if (!b) return a;
+    return std::min(*a, *b);
+}
+}  // namespace
+
+Model::Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::vector<FitRuleSpec> fit_rules,
+             std::vector<StageSpec> stages)
+    : spec_(std::move(spec)), stages_(std::move(stages)) {
+    for (auto& r : activity_rules)
+        if (r.enabled) activity_rules_.push_back(std::move(r));
+    for (auto& r : fit_rules)
+        if (r.enabled) fit_rules_.push_back(std::move(r));
+    std::sort(activity_rules_.begin(), activity_rules_.end(),
+              [](const ActivityRuleSpec& a, const ActivityRuleSpec& b) { return a.id < b.id; });
+    std::sort(fit_rules_.begin(), fit_rules_.end(),
+              [](const FitRuleSpec& a, const FitRuleSpec& b) { return a.id < b.id; });
+    std::sort(stages_.begin(), stages_.end(), [](const StageSpec& a, const StageSpec& b) {
+        if (a.min_score.has_value() != b.min_score.has_value()) return a.min_score.has_value();
+        if (a.min_score && *a.min_score != *b.min_score) return *a.min_score > *b.min_score;
+        return a.name < b.name;
+    });
+    for (std::size_t i = 0; i < activity_rules_.size(); i++) {
+        activity_index_[activity_rules_[i].id] = i;
+        by_type_[activity_rules_[i].activity_type].push_back(i);
+    }
+    for (std::size_t i = 0; i < fit_rules_.size(); i++) fit_index_[fit_rules_[i].id] = i;
+}
+
+const ActivityRuleSpec* Model::activity_rule(std::int64_t id) const {
+    auto it = activity_index_.find(id);
+    return it == activity_index_.end() ? nullptr : &activity_rules_[it->second];
+}
+
+const FitRuleSpec* Model::fit_rule(std::int64_t id) const {
+    auto it = fit_index_.find(id);
+    return it == fit_index_.end() ? nullptr : &fit_rules_[it->second];
+}
+
+const std::vector<std::size_t>& Model::rules_for_type(const std::string& type) const {
+    auto it = by_type_.find(type);
+    return it == by_type_.end() ? kNoRules : it->second;
+}
+
+int Model::stage_rank(const std::string& name) const {
+    for (std::size_t i = 0; i < stages_.size(); i++)
+        if (stages_[i].name == name) return static_cast<int>(stages_.size() - i);
+    return -1;
+}
+
+const StageSpec* Model::stage(const std::string& name) const {
+    for (const auto& s : stages_)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+MicroPoints Model::clamp(MicroPoints v) const {
+    if (spec_.score_min && v < *spec_.score_min) v = *spec_.score_min;
+    if (spec_.score_max && v > *spec_.score_max) v = *spec_.score_max;
+    return v;
+}
+
+EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
+                                    bool with_details) {
+    EngagementResult result;
+    WideSum total = 0;
+    for (std::int64_t rule_id : summary.rule_ids()) {
+        const ActivityRuleSpec* rule = model.activity_rule(rule_id);
+        if (!rule) continue;  // disabled or deleted since the summary was built
+        const std::vector<Timestamp>& times = summary.occurrences(rule_id);
+        // Occurrences at or before as_of: those with index < end.
+        auto end = std::upper_bound(times.begin(), times.end(), as_of);
+        if (end != times.end()) result.next_change = earliest(result.next_change, *end);
+        // Unexpired ones start at begin: t + expires_after > as_of.
+        auto begin = times.begin();
+        if (rule->expires_after) {
+            begin = std::partition_point(times.begin(), end, [&](Timestamp t) {
+                return add_interval(t, *rule->expires_after) <= as_of;
+            });
+        }
+        std::int64_t available = end - begin;
+        std::int64_t counted = available;
+        if (auto cap = rule->occurrence_cap()) counted = std::min<std::int64_t>(counted, *cap);
+        if (counted == 0) continue;
+        // The most recent `counted` occurrences: [end - counted, end).
+        auto first_counted = end - counted;
+        WideSum rule_sum = 0;
+        bool decaying = false;
+        if (rule->half_life) {
+            const double hl = interval_length_micros(*rule->half_life);
+            for (auto it = first_counted; it != end; ++it) {
+                const double age = static_cast<double>(as_of) - static_cast<double>(*it);
+                const double factor = std::pow(0.5, age / hl);
+                const MicroPoints p = static_cast<MicroPoints>(std::llround(static_cast<double>(rule->points) * factor));
+                if (p != 0) decaying = true;
+                rule_sum += p;
+            }
+        } else {
+            rule_sum = static_cast<WideSum>(rule->points) * counted;
+        }
+        if (rule->max_points) {
+            const WideSum cap = *rule->max_points;
+            if (rule_sum > cap) rule_sum = cap;
+            if (rule_sum < -cap) rule_sum = -cap;
+        }
+        total += rule_sum;
+        std::optional<Timestamp> next_expiry;
+        if (rule->expires_after) {
+            next_expiry = add_interval(*first_counted, *rule->expires_after);
+            result.next_change = earliest(result.next_change, next_expiry);
+        }
+        // Decayed points change continuously until they round to zero.
+        if (decaying && as_of < kTimestampMax) result.next_change = earliest(result.next_change, as_of + 1);
+        if (rule->disqualify) result.disqualified = true;
+        if (with_details) {
+            Contribution c;
+            c.rule_id = rule->id;
+            c.rule_name = rule->name;
+            c.family = Family::Engagement;
+            c.occurrences = counted;
+            c.points = narrow_points(rule_sum, "rule contribution");
+            c.next_expiry = next_expiry;
+            c.disqualifies = rule->disqualify;
+            result.contributions.push_back(std::move(c));
+        }
+    }
+    result.engagement = narrow_points(total, "engagement score");
+    return result;
+}
+
+FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids) {
+    FitResult result;
+    WideSum total = 0;
+    std::vector<std::int64_t> ids = matching_rule_ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (std::int64_t id : ids) {
+        const FitRuleSpec* rule = model.fit_rule(id);
+        if (!rule) continue;
+        total += rule->points;
+        if (rule->disqualify) result.disqualified = true;
+        Contribution c;
+        c.rule_id = rule->id;
+        c.rule_name = rule->name;
+        c.family = Family::Fit;
+        c.occurrences = 1;
+        c.points = rule->points;
+        c.disqualifies = rule->disqualify;
+        result.contributions.push_back(std::move(c));
+    }
+    result.fit = narrow_points(total, "fit score");
+    return result;
+}
+
+std::optional<std::string> resolve_stage(const Model& model, MicroPoints score, MicroPoints fit,
+                                         MicroPoints engagement, bool disqualified) {
+    if (disqualified) return std::string("disqualified");
+    for (const auto& s : model.stages()) {
+        if (s.min_score && score < *s.min_score) continue;
+        if (s.min_fit && fit < *s.min_fit) continue;
+        if (s.min_engagement && engagement < *s.min_engagement) continue;
+        return s.name;
+    }
+    return std::nullopt;
+}
+
+LeadScore combine_score(const Model& model, MicroPoints fit, bool fit_disqualified,
+                        const EngagementResult& engagement) {
+    LeadScore s;
+    s.fit = fit;
+    s.engagement = engagement.engagement;
+    s.score = model.clamp(narrow_points(static_cast<WideSum>(fit) + engagement.engagement, "score"));
+    s.disqualified = fit_disqualified || engagement.disqualified;
+    s.stage = resolve_stage(model, s.score, s.fit, s.engagement, s.disqualified);
+    s.next_change = engagement.next_change;
+    return s;
+}
+
+std::optional<std::string> apply_sticky(const Model& model, const std::optional<std::string>& previous,
+                                        const std::optional<std::string>& computed, bool disqualified) {
+    if (disqualified || !previous) return computed;
+    const StageSpec* prev = model.stage(*previous);
+    if (!prev || !prev->sticky) return computed;
+    const int prev_rank = model.stage_rank(*previous);
+    const int new_rank = computed ? model.stage_rank(*computed) : 0;
+    return new_rank < prev_rank ? previous : computed;
+}
+
+}  // namespace leadscore

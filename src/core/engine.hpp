@@ -1,0 +1,101 @@
+#pragma once
+#include "guard.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rules.hpp"
+#include "summary.hpp"
+#include "types.hpp"
+
+namespace leadscore {
+
+// A model's rules as the engine uses them: enabled rules only, stages in resolution order.
+class Model {
+public:
+    Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::vector<FitRuleSpec> fit_rules,
+          std::vector<StageSpec> stages);
+
+    const ModelSpec& spec() const { return spec_; }
+    const std::vector<ActivityRuleSpec>& activity_rules() const { return activity_rules_; }
+    const std::vector<FitRuleSpec>& fit_rules() const { return fit_rules_; }
+    // Highest min_score first (NULL min_score last), then by name.
+    const std::vector<StageSpec>& stages() const { return stages_; }
+    const ActivityRuleSpec* activity_rule(std::int64_t id) const;
+    const FitRuleSpec* fit_rule(std::int64_t id) const;
+    // Activity rules for one activity type, in id order.
+    const std::vector<std::size_t>& rules_for_type(const std::string& type) const;
+    // Rank of a stage: larger means further down the funnel; -1 when unknown.
+    int stage_rank(const std::string& name) const;
+    const StageSpec* stage(const std::string& name) const;
+    MicroPoints clamp(MicroPoints v) const;
+
+private:
+    ModelSpec spec_;
+    std::vector<ActivityRuleSpec> activity_rules_;
+    std::vector<FitRuleSpec> fit_rules_;
+    std::vector<StageSpec> stages_;
+    std::unordered_map<std::int64_t, std::size_t> activity_index_;
+    std::unordered_map<std::int64_t, std::size_t> fit_index_;
+    std::unordered_map<std::string, std::vector<std::size_t>> by_type_;
+};
+
+enum class Family { Fit, Engagement };
+
+struct Contribution {
+    std::int64_t rule_id = 0;
+    std::string rule_name;
+    Family family = Family::Engagement;
+    std::int64_t occurrences = 0;   // occurrences counted (1 for a matching fit rule)
+    MicroPoints points = 0;         // after caps and decay
+    std::optional<Timestamp> next_expiry;
+    bool disqualifies = false;
+};
+
+struct EngagementResult {
+    MicroPoints engagement = 0;
+    bool disqualified = false;
+    // The earliest time after as_of at which the result can change by time alone.
+    std::optional<Timestamp> next_change;
+    std::vector<Contribution> contributions;   // filled when details are asked for
+};
+
+// The engagement score of a summary as of a time: occurrences after as_of never count;
+// expired ones do not count; caps keep the most recent counted occurrences; decay halves
+// points every half-life; max_points limits the rule's total magnitude.
+EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
+                                    bool with_details);
+
+struct FitResult {
+    MicroPoints fit = 0;
+    bool disqualified = false;
+    std::vector<Contribution> contributions;
+};
+
+// Sums the matching fit rules (ids of rules whose condition holds).
+FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids);
+
+struct LeadScore {
+    MicroPoints score = 0;
+    MicroPoints fit = 0;
+    MicroPoints engagement = 0;
+    bool disqualified = false;
+    std::optional<std::string> stage;
+    std::optional<Timestamp> next_change;
+};
+
+// score = clamp(fit + engagement); the stage is the highest whose thresholds hold.
+LeadScore combine_score(const Model& model, MicroPoints fit, bool fit_disqualified,
+                        const EngagementResult& engagement);
+
+std::optional<std::string> resolve_stage(const Model& model, MicroPoints score, MicroPoints fit,
+                                         MicroPoints engagement, bool disqualified);
+
+// Refresh keeps a sticky stage instead of moving down to a lower one by time alone.
+std::optional<std::string> apply_sticky(const Model& model, const std::optional<std::string>& previous,
+                                        const std::optional<std::string>& computed, bool disqualified);
+
+}  // namespace leadscore

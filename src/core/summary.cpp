@@ -1,0 +1,185 @@
+#include "summary.hpp"
+
+#include <algorithm>
+
+namespace leadscore {
+
+namespace {
+
+constexpr unsigned char kSummaryVersion = 1;
+
+void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+std::uint64_t zigzag(std::int64_t v) {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t v) {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+class Reader {
+public:
+    Reader(const unsigned char* p, std::size_t n) : p_(p), end_(p + n) {}
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            if (p_ >= end_) corrupt();
+            unsigned char b = *p_++;
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if (!(b & 0x80)) return v;
+        }
+        corrupt();
+    }
+    unsigned char byte() {
+        if (p_ >= end_) corrupt();
+        return *p_++;
+    }
+    bool done() const { return p_ == end_; }
+    [[noreturn]] static void corrupt() {
+        throw UserError(sqlstate::kDataCorrupted, "leadscore summary data is corrupted");
+    }
+
+private:
+    const unsigned char* p_;
+    const unsigned char* end_;
+};
+
+const std::vector<Timestamp> kNoOccurrences;
+
+}  // namespace
+
+void Summary::add(std::int64_t rule_id, Timestamp t) {
+    auto& v = rules_[rule_id];
+    if (!v.empty() && v.back() > t) sorted_ = false;
+    v.push_back(t);
+}
+
+void Summary::normalize() const {
+    if (sorted_) return;
+    for (auto& [id, v] : rules_) std::sort(v.begin(), v.end());
+    sorted_ = true;
+}
+
+bool Summary::remove(std::int64_t rule_id, Timestamp t) {
+    normalize();
+    auto it = rules_.find(rule_id);
+    if (it == rules_.end()) return false;
+    auto& v = it->second;
+    auto pos = std::lower_bound(v.begin(), v.end(), t);
+    if (pos == v.end() || *pos != t) return false;
+    v.erase(pos);
+    if (v.empty()) rules_.erase(it);
+    return true;
+}
+
+void Summary::merge(const Summary& other) {
+    for (const auto& [id, times] : other.rules_) {
+        auto& v = rules_[id];
+        v.insert(v.end(), times.begin(), times.end());
+    }
+    sorted_ = false;
+}
+
+bool Summary::empty() const {
+    for (const auto& [id, v] : rules_)
+        if (!v.empty()) return false;
+    return true;
+}
+
+std::size_t Summary::occurrence_count() const {
+    std::size_t n = 0;
+    for (const auto& [id, v] : rules_) n += v.size();
+    return n;
+}
+
+const std::vector<Timestamp>& Summary::occurrences(std::int64_t rule_id) const {
+    normalize();
+    auto it = rules_.find(rule_id);
+    return it == rules_.end() ? kNoOccurrences : it->second;
+}
+
+std::vector<std::int64_t> Summary::rule_ids() const {
+    std::vector<std::int64_t> ids;
+    for (const auto& [id, v] : rules_)
+        if (!v.empty()) ids.push_back(id);
+    return ids;
+}
+
+std::string Summary::serialize() const {
+    normalize();
+    std::string out;
+    out.push_back(static_cast<char>(kSummaryVersion));
+    std::size_t nonempty = 0;
+    for (const auto& [id, v] : rules_)
+        if (!v.empty()) nonempty++;
+    put_varint(out, nonempty);
+    for (const auto& [id, v] : rules_) {
+        if (v.empty()) continue;
+        put_varint(out, zigzag(id));
+        put_varint(out, v.size());
+        Timestamp prev = 0;
+        for (std::size_t i = 0; i < v.size(); i++) {
+            // First value zigzag-encoded absolute, then non-negative deltas.
+            if (i == 0)
+                put_varint(out, zigzag(v[0]));
+            else
+                put_varint(out, static_cast<std::uint64_t>(v[i]) - static_cast<std::uint64_t>(prev));
+            prev = v[i];
+        }
+    }
+    return out;
+}
+
+Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
+    Summary s;
+    if (len == 0) return s;
+    Reader r(data, len);
+    if (r.byte() != kSummaryVersion)
+        throw UserError(sqlstate::kDataCorrupted, "leadscore summary has an unknown format version");
+    std::uint64_t nrules = r.varint();
+    if (nrules > len) Reader::corrupt();
+    std::int64_t last_id = INT64_MIN;
+    for (std::uint64_t k = 0; k < nrules; k++) {
+        std::int64_t id = unzigzag(r.varint());
+        if (k > 0 && id <= last_id) Reader::corrupt();
+        last_id = id;
+        std::uint64_t n = r.varint();
+        if (n == 0 || n > len) Reader::corrupt();
+        std::vector<Timestamp> v;
+        v.reserve(n);
+        Timestamp prev = unzigzag(r.varint());
+        v.push_back(prev);
+        for (std::uint64_t i = 1; i < n; i++) {
+            std::uint64_t delta = r.varint();
+            std::uint64_t next = static_cast<std::uint64_t>(prev) + delta;
+            if (static_cast<Timestamp>(next) < prev) Reader::corrupt();
+            prev = static_cast<Timestamp>(next);
+            v.push_back(prev);
+        }
+        s.rules_.emplace(id, std::move(v));
+    }
+    if (!r.done()) Reader::corrupt();
+    return s;
+}
+
+bool Summary::operator==(const Summary& o) const {
+    normalize();
+    o.normalize();
+    auto a = rules_.begin(), b = o.rules_.begin();
+    while (true) {
+        while (a != rules_.end() && a->second.empty()) ++a;
+        while (b != o.rules_.end() && b->second.empty()) ++b;
+        if (a == rules_.end() || b == o.rules_.end()) return a == rules_.end() && b == o.rules_.end();
+        if (a->first != b->first || a->second != b->second) return false;
+        ++a;
+        ++b;
+    }
+}
+
+}  // namespace leadscore

@@ -1,0 +1,43 @@
+#pragma once
+#include "guard.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "types.hpp"
+
+namespace leadscore {
+
+// The occurrences of a model's activity rules for one lead (or one aggregate group):
+// rule id -> timestamps. It is a multiset, so the same rows always give the same summary,
+// whether built at once, incrementally, or merged from parallel workers.
+class Summary {
+public:
+    void add(std::int64_t rule_id, Timestamp t);
+    // Removes one occurrence; false when it is not there.
+    bool remove(std::int64_t rule_id, Timestamp t);
+    void merge(const Summary& other);
+    void clear() { rules_.clear(); }
+    bool empty() const;
+    std::size_t occurrence_count() const;
+
+    // Sorted timestamps of one rule (empty when none).
+    const std::vector<Timestamp>& occurrences(std::int64_t rule_id) const;
+    std::vector<std::int64_t> rule_ids() const;
+
+    // Compact binary form: version byte, then per rule its id and delta-encoded times.
+    std::string serialize() const;
+    // Throws UserError (data corrupted) on malformed input.
+    static Summary deserialize(const unsigned char* data, std::size_t len);
+
+    bool operator==(const Summary& o) const;
+
+private:
+    void normalize() const;
+    mutable std::map<std::int64_t, std::vector<Timestamp>> rules_;
+    mutable bool sorted_ = true;
+};
+
+}  // namespace leadscore
