@@ -1,0 +1,206 @@
+// leadscore.engagement_score(model, activity row, as_of): a parallel-safe aggregate whose
+// state is the same occurrence summary the triggers store.
+#include <cstring>
+
+#include "core/decimal.hpp"
+#include "pg/scoring.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+}
+
+using namespace leadscore;
+using namespace leadscore::pg;
+
+namespace {
+
+constexpr unsigned char kEngagementAggStateVersion = 1;
+
+struct EngagementAggState {
+    std::string model;
+    std::optional<Timestamp> as_of;
+    Summary summary;
+    // Per-group lookups kept for speed; rebuilt after deserialization.
+    std::shared_ptr<CompiledModel> cm;
+    const Matcher* matcher = nullptr;
+    std::optional<RowLayout> layout;
+    Oid row_type = InvalidOid;
+    std::int32_t row_typmod = -1;
+};
+
+void delete_state(void* arg) { delete static_cast<EngagementAggState*>(arg); }
+
+// The C++ state lives on the C++ heap and is freed when the aggregate context is reset.
+EngagementAggState* new_state(MemoryContext aggcontext) {
+    EngagementAggState* state = new EngagementAggState();
+    try {
+        pg_guard([&] {
+            MemoryContextCallback* cb = static_cast<MemoryContextCallback*>(
+                MemoryContextAlloc(aggcontext, sizeof(MemoryContextCallback)));
+            cb->func = delete_state;
+            cb->arg = state;
+            MemoryContextRegisterResetCallback(aggcontext, cb);
+        });
+    } catch (...) {
+        delete state;
+        throw;
+    }
+    return state;
+}
+
+MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* fname) {
+    MemoryContext aggcontext = nullptr;
+    if (!AggCheckCallContext(fcinfo, &aggcontext))
+        raise(sqlstate::kFeatureNotSupported, std::string(fname) + " called in non-aggregate context");
+    return aggcontext;
+}
+
+void check_model(EngagementAggState* state, const std::string& model) {
+    if (state->model.empty())
+        state->model = model;
+    else if (state->model != model)
+        raise(sqlstate::kInvalidParameterValue, "leadscore.engagement_score: model must be the same for every row of a group");
+}
+
+}  // namespace
+
+LEADSCORE_FUNCTION(leadscore_engagement_transition) {
+    MemoryContext aggcontext = aggregate_context(fcinfo, "leadscore.engagement_transition");
+    EngagementAggState* state = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
+    if (!state) state = new_state(aggcontext);
+    if (PG_ARGISNULL(1)) raise(sqlstate::kInvalidParameterValue, "leadscore.engagement_score: model must not be NULL");
+    if (PG_ARGISNULL(2)) PG_RETURN_POINTER(state);
+    const std::string model = text_to_string(PG_GETARG_DATUM(1));
+    check_model(state, model);
+    if (!PG_ARGISNULL(3)) {
+        const Timestamp as_of = PG_GETARG_TIMESTAMPTZ(3);
+        if (!state->as_of) state->as_of = as_of;
+    }
+    if (!state->cm) state->cm = get_model(model, true);
+
+    HeapTupleHeader header = nullptr;
+    TupleDesc desc = nullptr;
+    Oid type_id = InvalidOid;
+    std::int32_t typmod = -1;
+    Oid arg_type = get_fn_expr_argtype(fcinfo->flinfo, 2);
+    pg_guard([&] {
+        if (!type_is_rowtype(arg_type))
+            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                            errmsg("leadscore.engagement_score: the activity argument must be a whole row"),
+                            errhint("Pass the table alias, e.g. engagement_score('model', a, now()) FROM activities a.")));
+        header = PG_GETARG_HEAPTUPLEHEADER(2);
+        type_id = HeapTupleHeaderGetTypeId(header);
+        typmod = HeapTupleHeaderGetTypMod(header);
+        desc = lookup_rowtype_tupdesc(type_id, typmod);
+    });
+    std::vector<Datum> values(desc->natts);
+    std::vector<char> null_buf(desc->natts);
+    bool* nulls = reinterpret_cast<bool*>(null_buf.data());
+    try {
+        if (!state->matcher || state->row_type != type_id || state->row_typmod != typmod) {
+            state->matcher = &matcher_for_rowtype(*state->cm, desc, type_id, typmod);
+            state->layout = activity_layout(*state->cm, desc, *state->matcher, false);
+            state->row_type = type_id;
+            state->row_typmod = typmod;
+        }
+        pg_guard([&] {
+            HeapTupleData tuple;
+            tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+            ItemPointerSetInvalid(&tuple.t_self);
+            tuple.t_tableOid = InvalidOid;
+            tuple.t_data = header;
+            heap_deform_tuple(&tuple, desc, values.data(), nulls);
+        });
+        ActivityMatch match;
+        if (match_activity_row(*state->cm, *state->matcher, *state->layout, values.data(), nulls, match))
+            for (std::int64_t id : match.rules) state->summary.add(id, match.time);
+    } catch (...) {
+        ReleaseTupleDesc(desc);
+        throw;
+    }
+    ReleaseTupleDesc(desc);
+    PG_RETURN_POINTER(state);
+}
+
+LEADSCORE_FUNCTION(leadscore_engagement_combine) {
+    MemoryContext aggcontext = aggregate_context(fcinfo, "leadscore.engagement_combine");
+    EngagementAggState* a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
+    EngagementAggState* b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(1));
+    if (!b) {
+        if (a) PG_RETURN_POINTER(a);
+        PG_RETURN_NULL();
+    }
+    if (!a) {
+        a = new_state(aggcontext);
+        a->model = b->model;
+        a->as_of = b->as_of;
+    }
+    if (!b->model.empty()) check_model(a, b->model);
+    if (!a->as_of) a->as_of = b->as_of;
+    a->summary.merge(b->summary);
+    PG_RETURN_POINTER(a);
+}
+
+LEADSCORE_FUNCTION(leadscore_engagement_serialize) {
+    aggregate_context(fcinfo, "leadscore.engagement_serialize");
+    EngagementAggState* state = reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
+    std::string out;
+    out.push_back(static_cast<char>(kEngagementAggStateVersion));
+    const std::uint32_t model_len = static_cast<std::uint32_t>(state->model.size());
+    out.append(reinterpret_cast<const char*>(&model_len), sizeof(model_len));
+    out += state->model;
+    out.push_back(state->as_of ? 1 : 0);
+    const Timestamp as_of = state->as_of.value_or(0);
+    out.append(reinterpret_cast<const char*>(&as_of), sizeof(as_of));
+    out += state->summary.serialize();
+    bytea* result = nullptr;
+    pg_guard([&] {
+        result = static_cast<bytea*>(palloc(VARHDRSZ + out.size()));
+        SET_VARSIZE(result, VARHDRSZ + out.size());
+        std::memcpy(VARDATA(result), out.data(), out.size());
+    });
+    PG_RETURN_BYTEA_P(result);
+}
+
+LEADSCORE_FUNCTION(leadscore_engagement_deserialize) {
+    MemoryContext aggcontext = aggregate_context(fcinfo, "leadscore.engagement_deserialize");
+    const unsigned char* data = nullptr;
+    std::size_t len = 0;
+    pg_guard([&] {
+        bytea* b = PG_GETARG_BYTEA_PP(0);
+        data = reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
+        len = VARSIZE_ANY_EXHDR(b);
+    });
+    auto corrupt = [] { raise(sqlstate::kDataCorrupted, "leadscore: engagement aggregate state is corrupted"); };
+    if (len < 1 + 4 + 1 + 8 || data[0] != kEngagementAggStateVersion) corrupt();
+    std::uint32_t model_len;
+    std::memcpy(&model_len, data + 1, sizeof(model_len));
+    if (len < 1 + 4 + static_cast<std::size_t>(model_len) + 1 + 8) corrupt();
+    EngagementAggState* state = new_state(aggcontext);
+    std::size_t pos = 5;
+    state->model.assign(reinterpret_cast<const char*>(data + pos), model_len);
+    pos += model_len;
+    const bool has_as_of = data[pos++] != 0;
+    Timestamp as_of;
+    std::memcpy(&as_of, data + pos, sizeof(as_of));
+    pos += sizeof(as_of);
+    if (has_as_of) state->as_of = as_of;
+    state->summary = Summary::deserialize(data + pos, len - pos);
+    PG_RETURN_POINTER(state);
+}
+
+LEADSCORE_FUNCTION(leadscore_engagement_final) {
+    aggregate_context(fcinfo, "leadscore.engagement_final");
+    if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+    EngagementAggState* state = reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
+    if (state->model.empty()) PG_RETURN_NULL();
+    std::shared_ptr<CompiledModel> cm = state->cm ? state->cm : get_model(state->model, true);
+    const Timestamp as_of = state->as_of ? *state->as_of : transaction_now();
+    EngagementResult e = compute_engagement(*cm->model, state->summary, as_of, false);
+    return points_to_numeric(e.engagement);
+}

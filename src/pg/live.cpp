@@ -1,0 +1,305 @@
+// The triggers that keep stored scores current in the transaction that changed the data.
+#include <map>
+#include <set>
+
+#include "core/decimal.hpp"
+#include "pg/scoring.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+}
+
+namespace leadscore::pg {
+
+namespace {
+
+struct Occurrence {
+    std::int64_t rule_id;
+    Timestamp time;
+};
+
+struct LeadDelta {
+    std::vector<Occurrence> added;
+    std::vector<Occurrence> removed;
+};
+
+TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be called as a trigger");
+    TriggerData* trig = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event) || !TRIGGER_FIRED_AFTER(trig->tg_event))
+        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be an AFTER statement trigger");
+    if (trig->tg_trigger->tgnargs < 1)
+        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " needs the model name as argument");
+    return trig;
+}
+
+// Reads a transition table row by row; the callback gets the deformed row.
+template <class F>
+void scan_transition(Tuplestorestate* store, TupleDesc desc, F&& on_row) {
+    if (!store) return;
+    TupleTableSlot* slot = nullptr;
+    pg_guard([&] {
+        slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+        tuplestore_rescan(store);
+    });
+    std::uint64_t n = 0;
+    while (true) {
+        bool got = false;
+        pg_guard([&] {
+            got = tuplestore_gettupleslot(store, true, false, slot);
+            if (got) slot_getallattrs(slot);
+        });
+        if (!got) break;
+        on_row(slot->tts_values, slot->tts_isnull);
+        if (++n % 4096 == 0) check_for_interrupts();
+    }
+    pg_guard([&] { ExecDropSingleTupleTableSlot(slot); });
+}
+
+Datum trigger_result() { return PointerGetDatum(nullptr); }
+
+// Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
+void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, std::map<std::string, LeadDelta>& deltas) {
+    if (deltas.empty()) return;
+    SpiConnection spi;
+    StateStore store(*cm);
+    const Timestamp as_of = transaction_now();
+    std::vector<std::string> keys, creating;
+    for (const auto& [k, d] : deltas) {
+        keys.push_back(k);
+        if (!d.added.empty()) creating.push_back(k);
+    }
+    store.create_placeholders(creating, as_of);
+    std::vector<StoredState> rows = store.lock_and_read(&keys);
+    std::vector<std::string> rebuild, need_fit;
+    std::set<std::string> rebuilding;
+    for (StoredState& s : rows) {
+        if (!s.initialized) {
+            rebuild.push_back(s.key);
+            need_fit.push_back(s.key);
+            continue;
+        }
+        LeadDelta& d = deltas[s.key];
+        bool consistent = true;
+        for (const Occurrence& o : d.removed)
+            if (!s.summary.remove(o.rule_id, o.time)) consistent = false;
+        for (const Occurrence& o : d.added) s.summary.add(o.rule_id, o.time);
+        // A summary that does not hold a deleted occurrence is rebuilt rather than trusted.
+        if (!consistent) rebuild.push_back(s.key);
+    }
+    rebuilding.insert(rebuild.begin(), rebuild.end());
+    std::map<std::string, Summary> fresh;
+    collect_activities(*cm, &rebuild, fresh);
+    std::map<std::string, FitFacts> fits;
+    collect_fits(*cm, &need_fit, fits);
+
+    std::vector<NewState> out;
+    out.reserve(rows.size());
+    for (StoredState& s : rows) {
+        Summary summary;
+        if (rebuilding.count(s.key)) {
+            if (auto it = fresh.find(s.key); it != fresh.end()) summary = std::move(it->second);
+        } else {
+            summary = std::move(s.summary);
+        }
+        MicroPoints fit = s.fit;
+        bool fit_disqualified = s.fit_disqualified;
+        if (!s.initialized) {
+            FitFacts f;
+            if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
+            fit = f.fit;
+            fit_disqualified = f.disqualified;
+        }
+        out.push_back(compute_new_state(*cm->model, s.key, &s, std::move(summary), fit, fit_disqualified, as_of,
+                                        StageMode::Fresh));
+    }
+    store.write(out, as_of, true);
+}
+
+}  // namespace
+
+}  // namespace leadscore::pg
+
+using namespace leadscore;
+using namespace leadscore::pg;
+
+LEADSCORE_FUNCTION(leadscore_activity_changed) {
+    TriggerData* trig = trigger_data(fcinfo, "leadscore.activity_changed()");
+    const std::string model = trig->tg_trigger->tgargs[0];
+    if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
+        rescore_model(model, transaction_now(), true, nullptr);
+        return trigger_result();
+    }
+    for (int attempt = 0;; attempt++) {
+        const std::uint64_t generation = cache_generation();
+        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        std::map<std::string, LeadDelta> deltas;
+        TupleDesc desc = RelationGetDescr(trig->tg_relation);
+        RowLayout layout = activity_layout(*cm, desc, *cm->activity_matcher);
+        ActivityMatch match;
+        auto collect = [&](Tuplestorestate* ts, bool adding) {
+            scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
+                if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
+                if (match.rules.empty()) return;
+                LeadDelta& d = deltas[match.key];
+                for (std::int64_t id : match.rules)
+                    (adding ? d.added : d.removed).push_back(Occurrence{id, match.time});
+            });
+        };
+        if (TRIGGER_FIRED_BY_DELETE(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
+            collect(trig->tg_oldtable, false);
+        if (TRIGGER_FIRED_BY_INSERT(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
+            collect(trig->tg_newtable, true);
+        if (deltas.empty()) return trigger_result();
+        {
+            SpiConnection spi;
+            StateStore(*cm).lock_for_write();
+        }
+        // Rules committed by another session before our lock: match again with them.
+        if (cache_generation() != generation && attempt < 3) continue;
+        apply_activity_deltas(cm, deltas);
+        return trigger_result();
+    }
+}
+
+namespace {
+
+// Lead keys whose fit or existence may have changed in this statement.
+std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData* trig) {
+    TupleDesc desc = RelationGetDescr(trig->tg_relation);
+    RowLayout layout = lead_layout(cm, desc);
+    std::set<std::string> keys;
+    auto key_of = [&](Datum* values, bool* nulls) -> std::optional<std::string> {
+        if (nulls[layout.lead - 1]) return std::nullopt;
+        char* c = nullptr;
+        pg_guard([&] { c = key_to_cstring(values[layout.lead - 1], layout.key_type); });
+        std::string k(c);
+        pg_guard([&] { pfree(c); });
+        return k;
+    };
+    if (TRIGGER_FIRED_BY_UPDATE(trig->tg_event)) {
+        // Old and new rows come in the same order; a row whose key and scored columns are
+        // unchanged needs no work.
+        std::vector<std::vector<Datum>> old_values;
+        std::vector<std::vector<char>> old_nulls;
+        std::vector<int> attnos = {layout.lead};
+        attnos.insert(attnos.end(), layout.columns.begin(), layout.columns.end());
+        scan_transition(trig->tg_oldtable, desc, [&](Datum* values, bool* nulls) {
+            std::vector<Datum> v;
+            std::vector<char> n;
+            pg_guard([&] {
+                for (int a : attnos) {
+                    Form_pg_attribute att = TupleDescAttr(desc, a - 1);
+                    n.push_back(nulls[a - 1]);
+                    v.push_back(nulls[a - 1] ? (Datum)0 : datumCopy(values[a - 1], att->attbyval, att->attlen));
+                }
+            });
+            old_values.push_back(std::move(v));
+            old_nulls.push_back(std::move(n));
+            if (auto k = key_of(values, nulls)) keys.insert(*k);
+        });
+        std::size_t row = 0;
+        std::set<std::string> changed;
+        scan_transition(trig->tg_newtable, desc, [&](Datum* values, bool* nulls) {
+            bool same = row < old_values.size();
+            if (same) {
+                pg_guard([&] {
+                    for (std::size_t i = 0; i < attnos.size() && same; i++) {
+                        const int a = attnos[i];
+                        Form_pg_attribute att = TupleDescAttr(desc, a - 1);
+                        if (static_cast<bool>(old_nulls[row][i]) != nulls[a - 1]) {
+                            same = false;
+                        } else if (!nulls[a - 1] &&
+                                   !datum_image_eq(old_values[row][i], values[a - 1], att->attbyval, att->attlen)) {
+                            same = false;
+                        }
+                    }
+                });
+            }
+            if (!same) {
+                if (row < old_values.size() && !old_nulls[row][0]) {
+                    char* c = nullptr;
+                    pg_guard([&] { c = key_to_cstring(old_values[row][0], layout.key_type); });
+                    changed.insert(c);
+                }
+                if (auto k = key_of(values, nulls)) changed.insert(*k);
+            }
+            row++;
+        });
+        if (row != old_values.size()) return std::vector<std::string>(keys.begin(), keys.end());
+        return std::vector<std::string>(changed.begin(), changed.end());
+    }
+    Tuplestorestate* ts = TRIGGER_FIRED_BY_INSERT(trig->tg_event) ? trig->tg_newtable : trig->tg_oldtable;
+    scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
+        if (auto k = key_of(values, nulls)) keys.insert(*k);
+    });
+    return std::vector<std::string>(keys.begin(), keys.end());
+}
+
+void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    SpiConnection spi;
+    StateStore store(*cm);
+    const Timestamp as_of = transaction_now();
+    std::map<std::string, FitFacts> fits;
+    collect_fits(*cm, &keys, fits);
+    store.remove_absent_leads(&keys);
+    std::vector<std::string> present;
+    for (const auto& [k, f] : fits) present.push_back(k);
+    store.create_placeholders(present, as_of);
+    std::vector<StoredState> rows = store.lock_and_read(&present);
+    std::vector<std::string> rebuild;
+    for (const StoredState& s : rows)
+        if (!s.initialized) rebuild.push_back(s.key);
+    std::map<std::string, Summary> fresh;
+    collect_activities(*cm, &rebuild, fresh);
+    std::vector<NewState> out;
+    for (StoredState& s : rows) {
+        Summary summary;
+        if (s.initialized) {
+            summary = std::move(s.summary);
+        } else if (auto it = fresh.find(s.key); it != fresh.end()) {
+            summary = std::move(it->second);
+        }
+        const FitFacts& fit = fits[s.key];
+        out.push_back(compute_new_state(*cm->model, s.key, &s, std::move(summary), fit.fit, fit.disqualified, as_of,
+                                        StageMode::Fresh));
+    }
+    store.write(out, as_of, true);
+}
+
+}  // namespace
+
+LEADSCORE_FUNCTION(leadscore_lead_changed) {
+    TriggerData* trig = trigger_data(fcinfo, "leadscore.lead_changed()");
+    const std::string model = trig->tg_trigger->tgargs[0];
+    if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
+        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        SpiConnection spi;
+        StateStore store(*cm);
+        store.lock_for_write();
+        store.remove_absent_leads(nullptr);
+        return trigger_result();
+    }
+    for (int attempt = 0;; attempt++) {
+        const std::uint64_t generation = cache_generation();
+        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        std::vector<std::string> keys = changed_lead_keys(*cm, trig);
+        if (keys.empty()) return trigger_result();
+        {
+            SpiConnection spi;
+            StateStore(*cm).lock_for_write();
+        }
+        if (cache_generation() != generation && attempt < 3) continue;
+        resync_leads(cm, keys);
+        return trigger_result();
+    }
+}

@@ -1,0 +1,65 @@
+// PostgreSQL headers and the error boundary between PostgreSQL and C++.
+// Include core and standard headers before this file: postgres.h defines macros
+// (snprintf, Min, Max ...) that must not leak into them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+
+extern "C" {
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/elog.h"
+#include "utils/memutils.h"
+}
+
+namespace leadscore::pg {
+
+// A PostgreSQL error caught by pg_guard, travelling up through C++ frames as an exception.
+class PgError : public std::exception {
+public:
+    explicit PgError(ErrorData* data) : data_(data) {}
+    PgError(PgError&& o) noexcept : data_(o.data_) { o.data_ = nullptr; }
+    PgError(const PgError&) = delete;
+    const char* what() const noexcept override { return data_ && data_->message ? data_->message : "postgres error"; }
+    ErrorData* release() {
+        ErrorData* d = data_;
+        data_ = nullptr;
+        return d;
+    }
+
+private:
+    ErrorData* data_;
+};
+
+// Runs code that calls PostgreSQL: an ERROR raised inside becomes a PgError exception
+// instead of a longjmp across C++ frames. The callable must not own C++ resources itself.
+void pg_guard(const std::function<void()>& body);
+
+// Calls an fmgr-style implementation, turning every C++ exception into ereport(ERROR).
+Datum call_boundary(Datum (*impl)(FunctionCallInfo), FunctionCallInfo fcinfo);
+
+// Raises a user-facing error as a C++ exception (converted at the boundary).
+[[noreturn]] void raise(const char* sqlstate, const std::string& message, const std::string& detail = std::string(),
+                        const std::string& hint = std::string());
+
+void check_for_interrupts();
+
+std::string text_to_string(Datum text_datum);
+Datum string_to_text(const std::string& s);
+
+}  // namespace leadscore::pg
+
+// Declares an SQL-callable function whose body runs behind the C++ error boundary.
+#define LEADSCORE_FUNCTION(fname)                                                        \
+    extern "C" {                                                                         \
+    PG_FUNCTION_INFO_V1(fname);                                                          \
+    PGDLLEXPORT Datum fname(PG_FUNCTION_ARGS);                                           \
+    }                                                                                    \
+    static Datum fname##_impl(FunctionCallInfo fcinfo);                                  \
+    Datum fname(PG_FUNCTION_ARGS) { return leadscore::pg::call_boundary(fname##_impl, fcinfo); } \
+    static Datum fname##_impl(FunctionCallInfo fcinfo)

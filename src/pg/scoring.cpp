@@ -1,0 +1,602 @@
+#include <algorithm>
+#include <set>
+
+#include "core/decimal.hpp"
+#include "pg/scoring.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+}
+
+namespace leadscore::pg {
+
+namespace {
+
+constexpr long kFetchBatch = 5000;
+
+// Runs a query through a cursor and hands each row to the callback.
+template <class F>
+void spi_scan(const std::string& sql, const std::vector<SqlArg>& args, F&& on_row) {
+    Portal portal = nullptr;
+    std::vector<Oid> types;
+    std::vector<Datum> values(args.size());
+    std::vector<char> nulls(args.size(), ' ');
+    for (const auto& a : args) types.push_back(a.type);
+    pg_guard([&] {
+        for (std::size_t i = 0; i < args.size(); i++) {
+            if (!args[i].text) {
+                nulls[i] = 'n';
+                continue;
+            }
+            Oid input_fn, ioparam;
+            getTypeInputInfo(args[i].type, &input_fn, &ioparam);
+            values[i] = OidInputFunctionCall(input_fn, const_cast<char*>(args[i].text->c_str()), ioparam, -1);
+        }
+        portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), static_cast<int>(args.size()), types.data(),
+                                           values.data(), nulls.data(), IsInParallelMode(), 0);
+    });
+    while (true) {
+        std::uint64_t n = 0;
+        pg_guard([&] {
+            SPI_cursor_fetch(portal, true, kFetchBatch);
+            n = SPI_processed;
+        });
+        if (n == 0) break;
+        SPITupleTable* table = SPI_tuptable;
+        for (std::uint64_t i = 0; i < n; i++) on_row(table->vals[i], table->tupdesc);
+        pg_guard([&] { SPI_freetuptable(table); });
+        check_for_interrupts();
+    }
+    pg_guard([&] { SPI_cursor_close(portal); });
+}
+
+std::optional<MicroPoints> stored_points(const std::optional<std::string>& text) {
+    if (!text) return std::nullopt;
+    std::string reason;
+    auto v = parse_points(*text, &reason);
+    if (!v) raise(sqlstate::kDataCorrupted, "leadscore: stored score \"" + *text + "\" is unreadable: " + reason);
+    return v;
+}
+
+std::optional<Timestamp> stored_time(std::uint64_t row, int col) {
+    auto d = spi_datum(row, col);
+    if (!d) return std::nullopt;
+    return static_cast<Timestamp>(DatumGetTimestampTz(*d));
+}
+
+std::string timestamp_text(Timestamp t) {
+    std::string out;
+    pg_guard([&] { out = timestamptz_to_str(static_cast<TimestampTz>(t)); });
+    return out;
+}
+
+std::optional<std::string> optional_time_text(const std::optional<Timestamp>& t) {
+    if (!t) return std::nullopt;
+    return timestamp_text(*t);
+}
+
+std::string json_string(const std::optional<std::string>& s) {
+    if (!s) return "null";
+    std::string out = "\"";
+    for (unsigned char c : *s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    static const char* const hex = "0123456789abcdef";
+                    out += "\\u00";
+                    out += hex[c >> 4];
+                    out += hex[c & 15];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string bytea_hex(const std::string& bytes) {
+    static const char* const digits = "0123456789abcdef";
+    std::string out = "\\x";
+    out.reserve(2 + bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
+Oid array_type_of(Oid elem) {
+    Oid t = InvalidOid;
+    pg_guard([&] {
+        t = get_array_type(elem);
+        if (!OidIsValid(t)) elog(ERROR, "leadscore: type %u has no array type", elem);
+    });
+    return t;
+}
+
+}  // namespace
+
+Timestamp transaction_now() { return static_cast<Timestamp>(GetCurrentTransactionStartTimestamp()); }
+
+std::string key_array_literal(const std::vector<std::string>& keys) {
+    std::vector<std::optional<std::string>> v(keys.begin(), keys.end());
+    return text_array_literal(v);
+}
+
+Datum points_to_numeric(MicroPoints p) {
+    std::string text = format_points(p);
+    Datum d = 0;
+    pg_guard([&] { d = DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()), ObjectIdGetDatum(InvalidOid),
+                                           Int32GetDatum(-1)); });
+    return d;
+}
+
+bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const RowLayout& layout,
+                        const Datum* values, const bool* nulls, ActivityMatch& out) {
+    out.rules.clear();
+    if ((layout.lead && nulls[layout.lead - 1]) || nulls[layout.type - 1] || nulls[layout.time - 1]) return false;
+    char* key_c = nullptr;
+    char* type_c = nullptr;
+    pg_guard([&] {
+        if (layout.lead) key_c = key_to_cstring(values[layout.lead - 1], layout.key_type);
+        type_c = key_to_cstring(values[layout.type - 1], layout.type_type);
+    });
+    if (key_c) out.key.assign(key_c);
+    const std::vector<std::size_t>& candidates = cm.model->rules_for_type(type_c);
+    pg_guard([&] {
+        if (key_c) pfree(key_c);
+        pfree(type_c);
+    });
+    out.time = to_core_time(values[layout.time - 1], layout.time_type);
+    if (candidates.empty()) return true;
+    const auto& rules = cm.model->activity_rules();
+    bool any_condition = false;
+    for (std::size_t idx : candidates) {
+        if (rules[idx].condition.attribute.empty())
+            out.rules.push_back(rules[idx].id);
+        else
+            any_condition = true;
+    }
+    if (any_condition) {
+        // Evaluated in one guarded pass: conditions call PostgreSQL's own operators.
+        std::vector<std::int64_t>& hits = out.rules;
+        hits.reserve(hits.size() + candidates.size());
+        pg_guard([&] {
+            for (std::size_t idx : candidates) {
+                const ActivityRuleSpec& r = rules[idx];
+                if (r.condition.attribute.empty()) continue;
+                const CompiledCondition& c = matcher.conditions.at(r.id);
+                const int attno = layout.columns[c.column];
+                if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+            }
+        });
+    }
+    return true;
+}
+
+FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
+                        std::string& key_out) {
+    FitFacts facts;
+    char* key_c = nullptr;
+    const auto& rules = cm.model->fit_rules();
+    facts.matches.reserve(rules.size());
+    std::vector<std::int64_t>& hits = facts.matches;
+    pg_guard([&] {
+        if (!nulls[layout.lead - 1]) key_c = key_to_cstring(values[layout.lead - 1], layout.key_type);
+        for (const FitRuleSpec& r : rules) {
+            const CompiledCondition& c = cm.fit_matcher->conditions.at(r.id);
+            const int attno = layout.columns[c.column];
+            if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+        }
+    });
+    if (key_c) {
+        key_out.assign(key_c);
+        pg_guard([&] { pfree(key_c); });
+    } else {
+        key_out.clear();
+    }
+    FitResult fr = compute_fit(*cm.model, facts.matches);
+    facts.fit = fr.fit;
+    facts.disqualified = fr.disqualified;
+    return facts;
+}
+
+namespace {
+
+std::string column_list(const std::vector<std::string>& names) {
+    std::string out;
+    std::set<std::string> seen;
+    for (const auto& n : names) {
+        if (!seen.insert(n).second) continue;
+        if (!out.empty()) out += ", ";
+        out += quote_ident(n);
+    }
+    return out;
+}
+
+}  // namespace
+
+void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
+                        std::map<std::string, Summary>& out) {
+    const TrackingInfo& t = *cm.tracking;
+    if (keys && keys->empty()) return;
+    std::vector<std::string> cols = {t.lead_column, t.type_column, t.time_column};
+    for (const auto& c : cm.activity_matcher->columns) cols.push_back(c.name);
+    std::string sql = "SELECT " + column_list(cols) + " FROM " + t.activities_name + " WHERE " +
+                      quote_ident(t.lead_column) + " IS NOT NULL AND " + quote_ident(t.type_column) +
+                      " IS NOT NULL AND " + quote_ident(t.time_column) + " IS NOT NULL";
+    std::vector<SqlArg> args;
+    if (keys) {
+        sql += " AND " + quote_ident(t.lead_column) + " = ANY($1)";
+        args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
+    }
+    std::optional<RowLayout> layout;
+    std::vector<Datum> values;
+    std::vector<bool> unused;
+    bool* nulls = nullptr;
+    std::vector<char> null_buf;
+    ActivityMatch match;
+    spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
+        if (!layout) {
+            layout = activity_layout(cm, desc, *cm.activity_matcher);
+            values.resize(desc->natts);
+            null_buf.resize(desc->natts);
+            nulls = reinterpret_cast<bool*>(null_buf.data());
+        }
+        pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
+        if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match)) return;
+        if (match.rules.empty()) return;
+        Summary& s = out[match.key];
+        for (std::int64_t id : match.rules) s.add(id, match.time);
+    });
+}
+
+void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
+                  std::map<std::string, FitFacts>& out) {
+    const TrackingInfo& t = *cm.tracking;
+    if (!OidIsValid(t.leads)) return;
+    if (keys && keys->empty()) return;
+    std::vector<std::string> cols = {t.lead_key};
+    for (const auto& c : cm.fit_matcher->columns) cols.push_back(c.name);
+    std::string sql = "SELECT " + column_list(cols) + " FROM " + t.leads_name + " WHERE " + quote_ident(t.lead_key) +
+                      " IS NOT NULL";
+    std::vector<SqlArg> args;
+    if (keys) {
+        sql += " AND " + quote_ident(t.lead_key) + " = ANY($1)";
+        args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
+    }
+    std::optional<RowLayout> layout;
+    std::vector<Datum> values;
+    std::vector<char> null_buf;
+    std::string key;
+    spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
+        if (!layout) {
+            layout = lead_layout(cm, desc);
+            values.resize(desc->natts);
+            null_buf.resize(desc->natts);
+        }
+        bool* nulls = reinterpret_cast<bool*>(null_buf.data());
+        pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
+        FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key);
+        if (!key.empty() || !nulls[layout->lead - 1]) out[key] = std::move(f);
+    });
+}
+
+NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored, Summary summary,
+                           MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode) {
+    NewState ns;
+    ns.key = key;
+    EngagementResult e = compute_engagement(model, summary, as_of, false);
+    ns.result = combine_score(model, fit, fit_disqualified, e);
+    ns.fit_disqualified = fit_disqualified;
+    ns.summary = std::move(summary);
+    if (stored && stored->initialized) {
+        ns.previous_stage = stored->stage;
+        if (mode == StageMode::KeepSticky)
+            ns.result.stage = apply_sticky(model, stored->stage, ns.result.stage, ns.result.disqualified);
+        ns.stage_changed = ns.result.stage != stored->stage;
+        ns.stage_since = ns.stage_changed ? std::optional<Timestamp>(as_of) : stored->stage_since;
+    } else {
+        ns.stage_changed = ns.result.stage.has_value();
+        ns.stage_since = as_of;
+    }
+    return ns;
+}
+
+StateStore::StateStore(const CompiledModel& cm) : cm_(cm) {
+    table_ = "leadscore." + quote_ident(cm.tracking->state_table);
+    const std::string name = cm.tracking->state_table;
+    pg_guard([&] {
+        relid_ = get_relname_relid(name.c_str(), get_namespace_oid("leadscore", false));
+        if (!OidIsValid(relid_))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("leadscore: state table of model \"%s\" is missing", cm.tracking->model.c_str()),
+                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
+    });
+}
+
+void StateStore::lock_for_write() {
+    pg_guard([&] { LockRelationOid(relid_, RowExclusiveLock); });
+}
+
+void StateStore::lock_exclusive() {
+    pg_guard([&] { LockRelationOid(relid_, ShareRowExclusiveLock); });
+}
+
+void StateStore::create_placeholders(const std::vector<std::string>& keys, Timestamp as_of) {
+    if (keys.empty()) return;
+    const TrackingInfo& t = *cm_.tracking;
+    const std::string key_type = t.key_type_name;
+    std::string sql = "INSERT INTO " + table_ +
+                      " (lead, model, lead_id, scored_at, stage_since) SELECT k.lead, $2, k.lead::text, $3, $3 "
+                      "FROM unnest($1::" + key_type + "[]) AS k(lead)";
+    if (OidIsValid(t.leads))
+        sql += " WHERE EXISTS (SELECT 1 FROM " + t.leads_name + " l WHERE l." + quote_ident(t.lead_key) + " = k.lead)";
+    sql += " ORDER BY k.lead ON CONFLICT (lead) DO NOTHING";
+    spi_exec(sql, {{TEXTARRAYOID, key_array_literal(keys)}, {TEXTOID, t.model}, {TIMESTAMPTZOID, timestamp_text(as_of)}});
+}
+
+std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
+    const TrackingInfo& t = *cm_.tracking;
+    std::string sql =
+        "SELECT lead_id, summary, score::text, fit_score::text, engagement_score::text, fit_disqualified, "
+        "disqualified, stage, stage_since, next_change, scored_at FROM " + table_;
+    std::vector<SqlArg> args;
+    if (keys) {
+        sql += " WHERE lead = ANY($1::" + t.key_type_name + "[])";
+        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*keys)});
+    }
+    sql += " ORDER BY lead";
+    if (lock) sql += " FOR UPDATE";
+    std::vector<StoredState> rows;
+    if (keys && keys->empty()) return rows;
+    std::uint64_t n = spi_exec(sql, args);
+    rows.reserve(n);
+    for (std::uint64_t i = 0; i < n; i++) {
+        StoredState s;
+        s.key = *spi_text(i, 1);
+        auto summary = spi_datum(i, 2);
+        if (summary) {
+            s.initialized = true;
+            pg_guard([&] {
+                bytea* b = DatumGetByteaPP(*summary);
+                s.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
+                                                 VARSIZE_ANY_EXHDR(b));
+            });
+        }
+        s.score = stored_points(spi_text(i, 3)).value_or(0);
+        s.fit = stored_points(spi_text(i, 4)).value_or(0);
+        s.engagement = stored_points(spi_text(i, 5)).value_or(0);
+        s.fit_disqualified = DatumGetBool(spi_datum(i, 6).value_or(BoolGetDatum(false)));
+        s.disqualified = DatumGetBool(spi_datum(i, 7).value_or(BoolGetDatum(false)));
+        s.stage = spi_text(i, 8);
+        s.stage_since = stored_time(i, 9);
+        s.next_change = stored_time(i, 10);
+        s.scored_at = stored_time(i, 11).value_or(0);
+        rows.push_back(std::move(s));
+    }
+    return rows;
+}
+
+std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
+    const std::string sql =
+        "SELECT lead_id, summary, score::text, fit_score::text, engagement_score::text, fit_disqualified, "
+        "disqualified, stage, stage_since, next_change, scored_at FROM " + table_ +
+        " WHERE next_change <= $1 ORDER BY lead FOR UPDATE";
+    std::uint64_t n = spi_exec(sql, {{TIMESTAMPTZOID, timestamp_text(as_of)}});
+    std::vector<StoredState> rows;
+    rows.reserve(n);
+    for (std::uint64_t i = 0; i < n; i++) {
+        StoredState s;
+        s.key = *spi_text(i, 1);
+        auto summary = spi_datum(i, 2);
+        if (summary) {
+            s.initialized = true;
+            pg_guard([&] {
+                bytea* b = DatumGetByteaPP(*summary);
+                s.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
+                                                 VARSIZE_ANY_EXHDR(b));
+            });
+        }
+        s.score = stored_points(spi_text(i, 3)).value_or(0);
+        s.fit = stored_points(spi_text(i, 4)).value_or(0);
+        s.engagement = stored_points(spi_text(i, 5)).value_or(0);
+        s.fit_disqualified = DatumGetBool(spi_datum(i, 6).value_or(BoolGetDatum(false)));
+        s.disqualified = DatumGetBool(spi_datum(i, 7).value_or(BoolGetDatum(false)));
+        s.stage = spi_text(i, 8);
+        s.stage_since = stored_time(i, 9);
+        s.next_change = stored_time(i, 10);
+        s.scored_at = stored_time(i, 11).value_or(0);
+        rows.push_back(std::move(s));
+    }
+    return rows;
+}
+
+void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {
+    if (states.empty()) return;
+    const TrackingInfo& t = *cm_.tracking;
+    std::vector<std::optional<std::string>> keys, scores, fits, engagements, stages, disq, fitdisq, since, next,
+        summaries;
+    for (const NewState& s : states) {
+        keys.emplace_back(s.key);
+        scores.emplace_back(format_points(s.result.score));
+        fits.emplace_back(format_points(s.result.fit));
+        engagements.emplace_back(format_points(s.result.engagement));
+        stages.emplace_back(s.result.stage);
+        disq.emplace_back(s.result.disqualified ? "t" : "f");
+        fitdisq.emplace_back(s.fit_disqualified ? "t" : "f");
+        since.emplace_back(optional_time_text(s.stage_since));
+        next.emplace_back(optional_time_text(s.result.next_change));
+        summaries.emplace_back(bytea_hex(s.summary.serialize()));
+    }
+    const std::string sql =
+        "INSERT INTO " + table_ +
+        " AS s (lead, model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, "
+        "stage_since, scored_at, next_change, summary) "
+        "SELECT u.k::" + t.key_type_name + ", $1, u.k, u.score, u.fit, u.eng, u.stage, u.disq, u.fitdisq, u.since, $2, "
+        "u.next, u.summary FROM unnest($3::text[], $4::numeric[], $5::numeric[], $6::numeric[], $7::text[], "
+        "$8::boolean[], $9::boolean[], $10::timestamptz[], $11::timestamptz[], $12::bytea[]) "
+        "AS u(k, score, fit, eng, stage, disq, fitdisq, since, next, summary) ORDER BY 1 "
+        "ON CONFLICT (lead) DO UPDATE SET score = excluded.score, fit_score = excluded.fit_score, "
+        "engagement_score = excluded.engagement_score, stage = excluded.stage, disqualified = excluded.disqualified, "
+        "fit_disqualified = excluded.fit_disqualified, stage_since = excluded.stage_since, "
+        "scored_at = excluded.scored_at, next_change = excluded.next_change, summary = excluded.summary";
+    spi_exec(sql, {{TEXTOID, t.model},
+                   {TIMESTAMPTZOID, timestamp_text(as_of)},
+                   {TEXTOID, text_array_literal(keys)},
+                   {TEXTOID, text_array_literal(scores)},
+                   {TEXTOID, text_array_literal(fits)},
+                   {TEXTOID, text_array_literal(engagements)},
+                   {TEXTOID, text_array_literal(stages)},
+                   {TEXTOID, text_array_literal(disq)},
+                   {TEXTOID, text_array_literal(fitdisq)},
+                   {TEXTOID, text_array_literal(since)},
+                   {TEXTOID, text_array_literal(next)},
+                   {TEXTOID, text_array_literal(summaries)}});
+
+    std::vector<std::optional<std::string>> h_keys, h_from, h_to, h_score;
+    for (const NewState& s : states) {
+        if (!s.stage_changed) continue;
+        h_keys.emplace_back(s.key);
+        h_from.emplace_back(s.previous_stage);
+        h_to.emplace_back(s.result.stage);
+        h_score.emplace_back(format_points(s.result.score));
+    }
+    if (h_keys.empty()) return;
+    spi_exec("INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
+             "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3::text[], $4::text[], $5::text[], $6::numeric[]) "
+             "AS u(k, f, t, s)",
+             {{TEXTOID, t.model},
+              {TIMESTAMPTZOID, timestamp_text(as_of)},
+              {TEXTOID, text_array_literal(h_keys)},
+              {TEXTOID, text_array_literal(h_from)},
+              {TEXTOID, text_array_literal(h_to)},
+              {TEXTOID, text_array_literal(h_score)}});
+    if (!notify) return;
+    const std::string when = json_string(timestamp_text(as_of));
+    for (std::size_t i = 0; i < h_keys.size(); i++) {
+        std::string payload = "{\"model\":" + json_string(t.model) + ",\"lead_id\":" + json_string(h_keys[i]) +
+                              ",\"from_stage\":" + json_string(h_from[i]) + ",\"to_stage\":" + json_string(h_to[i]) +
+                              ",\"score\":" + *h_score[i] + ",\"changed_at\":" + when + "}";
+        pg_guard([&] { Async_Notify("leadscore_stage", payload.c_str()); });
+    }
+}
+
+void StateStore::remove(const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    spi_exec("DELETE FROM " + table_ + " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])",
+             {{TEXTARRAYOID, key_array_literal(keys)}});
+}
+
+void StateStore::remove_absent_leads(const std::vector<std::string>* keys) {
+    const TrackingInfo& t = *cm_.tracking;
+    if (!OidIsValid(t.leads)) return;
+    std::string sql = "DELETE FROM " + table_ + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.leads_name + " l WHERE l." +
+                      quote_ident(t.lead_key) + " = s.lead)";
+    std::vector<SqlArg> args;
+    if (keys) {
+        if (keys->empty()) return;
+        sql += " AND s.lead = ANY($1::" + t.key_type_name + "[])";
+        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*keys)});
+    }
+    spi_exec(sql, args);
+}
+
+namespace {
+
+bool same_result(const StoredState& s, const NewState& n) {
+    return s.initialized && s.score == n.result.score && s.fit == n.result.fit &&
+           s.engagement == n.result.engagement && s.disqualified == n.result.disqualified &&
+           s.fit_disqualified == n.fit_disqualified && s.stage == n.result.stage &&
+           s.next_change == n.result.next_change && s.summary == n.summary;
+}
+
+}  // namespace
+
+std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored) {
+    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    SpiConnection spi;
+    StateStore store(*cm);
+    // Writers of this model wait until the rescore commits; it then reads a settled state.
+    store.lock_exclusive();
+    std::map<std::string, Summary> summaries;
+    std::map<std::string, FitFacts> fits;
+    collect_activities(*cm, nullptr, summaries);
+    const bool has_leads = OidIsValid(cm->tracking->leads);
+    if (has_leads) collect_fits(*cm, nullptr, fits);
+    store.remove_absent_leads(nullptr);
+    std::vector<StoredState> stored = store.lock_and_read(nullptr, false);
+    std::map<std::string, const StoredState*> by_key;
+    for (const auto& s : stored) by_key[s.key] = &s;
+
+    std::set<std::string> keys;
+    for (const auto& [k, v] : summaries) keys.insert(k);
+    for (const auto& [k, v] : fits) keys.insert(k);
+    for (const auto& [k, v] : by_key) keys.insert(k);
+
+    std::vector<NewState> changed;
+    std::int64_t score_changes = 0, scored = 0;
+    for (const std::string& key : keys) {
+        if (has_leads && !fits.count(key)) continue;  // activities of unknown leads are not scored
+        auto sit = summaries.find(key);
+        Summary summary = sit == summaries.end() ? Summary() : std::move(sit->second);
+        FitFacts fit;
+        if (auto f = fits.find(key); f != fits.end()) fit = f->second;
+        auto st = by_key.find(key);
+        const StoredState* prev = st == by_key.end() ? nullptr : st->second;
+        scored++;
+        NewState ns = compute_new_state(*cm->model, key, prev, summary, fit.fit, fit.disqualified, as_of,
+                                        StageMode::Fresh);
+        if (prev && same_result(*prev, ns)) {
+            // Unchanged now; also unchanged as of the stored time, so the stored row stays exact.
+            NewState then = compute_new_state(*cm->model, key, prev, ns.summary, fit.fit, fit.disqualified,
+                                              prev->scored_at, StageMode::Fresh);
+            if (same_result(*prev, then)) continue;
+        }
+        if (!prev || prev->score != ns.result.score) score_changes++;
+        changed.push_back(std::move(ns));
+        if (changed.size() >= 10000) {
+            store.write(changed, as_of, notify);
+            changed.clear();
+        }
+        check_for_interrupts();
+    }
+    store.write(changed, as_of, notify);
+    if (leads_scored) *leads_scored = scored;
+    return score_changes;
+}
+
+std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
+    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    SpiConnection spi;
+    StateStore store(*cm);
+    store.lock_for_write();
+    std::vector<StoredState> due = store.read_due(as_of);
+    std::vector<NewState> changed;
+    std::int64_t score_changes = 0;
+    for (const StoredState& s : due) {
+        if (!s.initialized) continue;
+        NewState ns = compute_new_state(*cm->model, s.key, &s, s.summary, s.fit, s.fit_disqualified, as_of,
+                                        StageMode::KeepSticky);
+        if (s.score != ns.result.score) score_changes++;
+        changed.push_back(std::move(ns));
+    }
+    store.write(changed, as_of, true);
+    return score_changes;
+}
+
+}  // namespace leadscore::pg

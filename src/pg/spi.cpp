@@ -1,0 +1,124 @@
+#include <exception>
+
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace leadscore::pg {
+
+SpiConnection::SpiConnection() : exceptions_at_start_(std::uncaught_exceptions()) {
+    pg_guard([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
+    });
+}
+
+SpiConnection::~SpiConnection() {
+    if (std::uncaught_exceptions() > exceptions_at_start_) return;
+    try {
+        pg_guard([] { SPI_finish(); });
+    } catch (...) {
+    }
+}
+
+std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, bool read_only, long max_rows) {
+    std::vector<Oid> types;
+    std::vector<Datum> values;
+    std::vector<char> nulls;
+    types.reserve(args.size());
+    for (const auto& a : args) types.push_back(a.type);
+    values.resize(args.size());
+    nulls.resize(args.size(), ' ');
+    std::uint64_t processed = 0;
+    pg_guard([&] {
+        for (std::size_t i = 0; i < args.size(); i++) {
+            if (!args[i].text) {
+                nulls[i] = 'n';
+                values[i] = (Datum)0;
+                continue;
+            }
+            Oid input_fn, ioparam;
+            getTypeInputInfo(args[i].type, &input_fn, &ioparam);
+            values[i] = OidInputFunctionCall(input_fn, const_cast<char*>(args[i].text->c_str()), ioparam, -1);
+        }
+        // Fresh snapshots (read_only = false) so reads after a lock wait see committed work;
+        // parallel workers may only read.
+        int rc = SPI_execute_with_args(sql.c_str(), static_cast<int>(args.size()), types.data(), values.data(),
+                                       nulls.data(), IsInParallelMode(), max_rows);
+        if (rc < 0) elog(ERROR, "leadscore: SPI failed (%d) on: %s", rc, sql.c_str());
+        processed = SPI_processed;
+    });
+    return processed;
+}
+
+std::optional<std::string> spi_text(std::uint64_t row, int col) {
+    std::optional<std::string> out;
+    pg_guard([&] {
+        char* v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+        if (v) {
+            out.emplace(v);
+            pfree(v);
+        }
+    });
+    return out;
+}
+
+std::optional<Datum> spi_datum(std::uint64_t row, int col) {
+    std::optional<Datum> out;
+    pg_guard([&] {
+        bool isnull = false;
+        Datum d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &isnull);
+        if (!isnull) out = d;
+    });
+    return out;
+}
+
+std::string text_array_literal(const std::vector<std::optional<std::string>>& values) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < values.size(); i++) {
+        if (i) out += ',';
+        if (!values[i]) {
+            out += "NULL";
+            continue;
+        }
+        out += '"';
+        for (char c : *values[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    out += '}';
+    return out;
+}
+
+std::string quote_ident(const std::string& ident) {
+    std::string out;
+    pg_guard([&] { out = quote_identifier(ident.c_str()); });
+    return out;
+}
+
+std::string quote_literal(const std::string& value) {
+    std::string out = "'";
+    bool backslash = false;
+    for (char c : value) {
+        if (c == '\'') out += '\'';
+        if (c == '\\') backslash = true;
+        out += c;
+    }
+    out += '\'';
+    return backslash ? "E" + [&] {
+        std::string escaped = "'";
+        for (char c : value) {
+            if (c == '\'' || c == '\\') escaped += c;
+            escaped += c;
+        }
+        return escaped + "'";
+    }() : out;
+}
+
+}  // namespace leadscore::pg

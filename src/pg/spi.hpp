@@ -1,0 +1,49 @@
+// Small helpers around SPI; every call runs behind pg_guard.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pg/pg.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+}
+
+namespace leadscore::pg {
+
+// Connects to SPI for the lifetime of the object. On an error the transaction aborts and
+// PostgreSQL cleans up SPI itself, so the destructor finishes only on normal exit.
+class SpiConnection {
+public:
+    SpiConnection();
+    ~SpiConnection();
+    SpiConnection(const SpiConnection&) = delete;
+    SpiConnection& operator=(const SpiConnection&) = delete;
+
+private:
+    int exceptions_at_start_;
+};
+
+// One SQL argument: its type and text form (NULL when absent); converted by the server.
+struct SqlArg {
+    Oid type;
+    std::optional<std::string> text;
+};
+
+// Runs a statement with text arguments; returns SPI_processed. Results stay in SPI_tuptable.
+std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, bool read_only = false,
+                       long max_rows = 0);
+
+// Values of the current SPI_tuptable.
+std::optional<std::string> spi_text(std::uint64_t row, int col);
+std::optional<Datum> spi_datum(std::uint64_t row, int col);
+
+// Builds a text[] literal ({"a","b"}) from strings, quoting every element.
+std::string text_array_literal(const std::vector<std::optional<std::string>>& values);
+
+std::string quote_ident(const std::string& ident);
+std::string quote_literal(const std::string& value);
+
+}  // namespace leadscore::pg
