@@ -409,19 +409,19 @@ CREATE TRIGGER changed_trunc AFTER TRUNCATE ON leadscore.list_entry
 CREATE FUNCTION leadscore.track(model text, activities regclass, lead_column name, type_column name,
                                 time_column name, leads regclass DEFAULT NULL, lead_key name DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'leadscore_track';
 COMMENT ON FUNCTION leadscore.track(text, regclass, name, name, name, regclass, name) IS
     'Attaches a model to the CRM''s activity table (and optionally its leads table), installs the triggers and scores what is already there; returns the number of leads scored.';
 
 CREATE FUNCTION leadscore.untrack(model text) RETURNS boolean
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'leadscore_untrack';
 COMMENT ON FUNCTION leadscore.untrack(text) IS 'Removes a model''s triggers and stored state; the rules stay.';
 
 CREATE FUNCTION leadscore.score(model text, lead anyelement, as_of timestamptz DEFAULT now())
     RETURNS numeric
-    LANGUAGE c STABLE
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'leadscore_score';
 COMMENT ON FUNCTION leadscore.score(text, anyelement, timestamptz) IS
     'The lead''s score as of a time, computed from scratch from the CRM''s raw rows.';
@@ -429,7 +429,7 @@ COMMENT ON FUNCTION leadscore.score(text, anyelement, timestamptz) IS
 CREATE FUNCTION leadscore.explain(model text, lead anyelement, as_of timestamptz DEFAULT now())
     RETURNS TABLE (rule_id bigint, rule text, family text, occurrences bigint, points numeric,
                    next_expiry timestamptz, disqualifies boolean)
-    LANGUAGE c STABLE
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'leadscore_explain';
 COMMENT ON FUNCTION leadscore.explain(text, anyelement, timestamptz) IS
     'One row per contributing rule: name, family (fit / engagement), occurrences counted, points, when the next counted occurrence expires.';
@@ -541,3 +541,9 @@ COMMENT ON COLUMN leadscore.funnel.model IS 'Model.';
 COMMENT ON COLUMN leadscore.funnel.stage IS 'Stage name; NULL for leads that meet no stage; "disqualified" for disqualified leads.';
 COMMENT ON COLUMN leadscore.funnel.leads IS 'Number of leads currently in the stage.';
 COMMENT ON COLUMN leadscore.funnel.position IS 'Stage order, 1 = furthest down the funnel (highest min_score); NULL for the no-stage and disqualified rows.';
+
+-- Attaching, detaching and full recomputation are for administrators.
+REVOKE EXECUTE ON FUNCTION leadscore.track(text, regclass, name, name, name, regclass, name) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.untrack(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.rescore(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.refresh(text, timestamptz) FROM PUBLIC;

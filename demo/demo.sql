@@ -1,0 +1,113 @@
+-- leadscore demo: a small CRM, a scoring model written as rows, live scores.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+CREATE EXTENSION IF NOT EXISTS leadscore;
+DROP SCHEMA IF EXISTS crm CASCADE;
+CREATE SCHEMA crm;
+
+-- The CRM's own tables, as it already has them.
+CREATE TABLE crm.leads (
+    id        integer PRIMARY KEY,
+    name      text NOT NULL,
+    title     text,
+    industry  text,
+    employees integer,
+    revenue   numeric,
+    country   text,
+    email     text
+);
+CREATE TABLE crm.activities (
+    id          bigserial PRIMARY KEY,
+    lead_id     integer REFERENCES crm.leads (id) ON DELETE CASCADE,
+    type        text NOT NULL,
+    url         text,
+    occurred_at timestamptz NOT NULL
+);
+CREATE INDEX ON crm.activities (lead_id);
+
+-- 60 leads and four months of activity, reproducible.
+SELECT setseed(0.42) AS seeded \gset
+INSERT INTO crm.leads
+SELECT i,
+       (ARRAY['Ada','Ben','Chloe','Dev','Eva','Finn','Gita','Hugo','Iris','Jon'])[1 + (i % 10)] || ' ' ||
+       (ARRAY['Meyer','Okafor','Rossi','Tanaka','Novak','Silva'])[1 + (i % 6)],
+       (ARRAY['CEO','CTO','VP Marketing','Marketing Manager','Engineer','Student','Intern','Head of Sales'])[1 + floor(random() * 8)::int],
+       (ARRAY['software','manufacturing','retail','education','finance'])[1 + floor(random() * 5)::int],
+       (ARRAY[3, 25, 80, 250, 1200, 5000])[1 + floor(random() * 6)::int],
+       round((random() * 50)::numeric, 1) * 1000000,
+       (ARRAY['DE','FR','US','GB','NL','BR'])[1 + floor(random() * 6)::int],
+       lower((ARRAY['ada','ben','chloe','dev','eva','finn','gita','hugo','iris','jon'])[1 + (i % 10)]) || i || '@' ||
+       (ARRAY['acme.com','globex.io','initech.de','gmail.com','outlook.com','competitor.example'])[1 + floor(random() * 6)::int]
+FROM generate_series(1, 60) AS i;
+
+INSERT INTO crm.activities (lead_id, type, url, occurred_at)
+SELECT 1 + floor(random() * 60)::int,
+       t.type,
+       CASE WHEN t.type = 'page_view' THEN (ARRAY['/pricing','/blog/scoring','/product','/careers'])[1 + floor(random() * 4)::int] END,
+       now() - random() * interval '120 days'
+FROM generate_series(1, 420) AS g,
+     LATERAL (SELECT (ARRAY['email_open','email_open','email_open','email_open','email_open','email_open',
+                            'link_click','link_click','page_view','page_view','page_view','page_view',
+                            'newsletter','newsletter','ebook','case_study','webinar','unsubscribe',
+                            'email_open','page_view','link_click','email_open','page_view','demo_request'])
+                     [1 + floor(random() * 24 + g * 0)::int] AS type) AS t;
+
+-- The scoring model: marketing operations writes rows.
+INSERT INTO leadscore.model (name, score_min, score_max, description)
+VALUES ('demo', 0, 100, 'Demo model: engagement plus fit, 0-100');
+
+INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life) VALUES
+ ('demo', 'newsletter sign-up', 'newsletter',   NULL,  NULL, NULL,          10, true,  NULL, NULL, NULL, NULL),
+ ('demo', 'e-book download',    'ebook',        NULL,  NULL, NULL,          10, false, 3,    NULL, NULL, NULL),
+ ('demo', 'case study',         'case_study',   NULL,  NULL, NULL,          25, false, 2,    NULL, NULL, NULL),
+ ('demo', 'webinar attended',   'webinar',      NULL,  NULL, NULL,          10, false, NULL, 30,   NULL, NULL),
+ ('demo', 'demo request',       'demo_request', NULL,  NULL, NULL,         100, true,  NULL, NULL, NULL, NULL),
+ ('demo', 'e-mail open',        'email_open',   NULL,  NULL, NULL,           2, false, NULL, 20,   '3 months', NULL),
+ ('demo', 'link click',         'link_click',   NULL,  NULL, NULL,           5, false, NULL, 25,   '3 months', NULL),
+ ('demo', 'pricing page',       'page_view',    'url', '=',  '{/pricing}',  15, false, 2,    NULL, NULL, '30 days'),
+ ('demo', 'careers page',       'page_view',    'url', 'like', '{/careers%}', -10, true, NULL, NULL, NULL, NULL),
+ ('demo', 'unsubscribed',       'unsubscribe',  NULL,  NULL, NULL,         -20, true,  NULL, NULL, NULL, NULL);
+
+INSERT INTO leadscore.list_entry (list, value) VALUES ('competitor_domains', 'competitor.example');
+
+INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
+ ('demo', 'C-level',            'title',     '~*',             '{^(ceo|cto|cfo)$}',         20, false),
+ ('demo', 'VP or head',         'title',     '~*',             '{^(vp|head)\y}',             15, false),
+ ('demo', 'target industry',    'industry',  'in',             '{software,finance}',         10, false),
+ ('demo', 'mid-size company',   'employees', 'between',        '{50,2000}',                  10, false),
+ ('demo', 'student',            'title',     'in',             '{Student,Intern}',          -30, false),
+ ('demo', 'free-mail address',  'email',     'domain in list', '{free_email_domains}',      -10, false),
+ ('demo', 'competitor',         'email',     'domain in list', '{competitor_domains}',        0, true);
+
+INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, sticky) VALUES
+ ('demo', 'cold', 0,  NULL, NULL, false),
+ ('demo', 'IQL',  25, NULL, NULL, false),
+ ('demo', 'MQL',  45, NULL, 20,   false),
+ ('demo', 'SQL',  65, 20,   NULL, true);
+
+-- Attach the model to the CRM's tables: triggers keep every score current from now on.
+SELECT leadscore.track('demo', 'crm.activities', 'lead_id', 'type', 'occurred_at',
+                       leads => 'crm.leads', lead_key => 'id') AS leads_scored;
+
+\echo
+\echo '== Top 15 leads'
+SELECT ls.lead_id, l.name, l.title, l.email, ls.score, ls.fit_score AS fit, ls.engagement_score AS engagement, ls.stage
+  FROM leadscore.lead_score ls JOIN crm.leads l ON l.id = ls.lead_id::int
+ WHERE ls.model = 'demo'
+ ORDER BY ls.score DESC, ls.lead_id::int
+ LIMIT 15;
+
+\echo '== Funnel'
+SELECT stage, leads FROM leadscore.funnel WHERE model = 'demo' ORDER BY position NULLS LAST, stage;
+
+-- A new demo request arrives: the score and stage change in the same transaction.
+\echo '== Lead 7 requests a demo'
+INSERT INTO crm.activities (lead_id, type, occurred_at) VALUES (7, 'demo_request', now());
+SELECT lead_id, score, stage FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '7';
+
+\echo '== Why lead 7 has that score'
+SELECT rule, family, occurrences, points, next_expiry FROM leadscore.explain('demo', 7) ORDER BY family, points DESC;
+
+\echo '== Stage changes so far'
+SELECT lead_id, from_stage, to_stage, score FROM leadscore.stage_change WHERE model = 'demo' AND lead_id = '7';
