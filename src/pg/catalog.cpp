@@ -138,8 +138,37 @@ int find_attribute(TupleDesc desc, const std::string& name) {
 
 }  // namespace
 
+namespace {
+// Plans of dropped models are freed at the next safe point, not inside an invalidation callback.
+std::vector<SPIPlanPtr> g_plan_graveyard;
+
+void free_dropped_plans() {
+    while (!g_plan_graveyard.empty()) {
+        SPIPlanPtr plan = g_plan_graveyard.back();
+        g_plan_graveyard.pop_back();
+        pg_guard([&] { SPI_freeplan(plan); });
+    }
+}
+}  // namespace
+
 CompiledModel::~CompiledModel() {
+    for (auto& [sql, plan] : plans) g_plan_graveyard.push_back(plan);
     if (context) MemoryContextDelete(context);
+}
+
+SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types) {
+    auto it = cm.plans.find(sql);
+    if (it != cm.plans.end()) return it->second;
+    SPIPlanPtr plan = nullptr;
+    std::vector<Oid> argtypes = types;
+    pg_guard([&] {
+        plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(argtypes.size()), argtypes.data(),
+                                  CURSOR_OPT_GENERIC_PLAN);
+        if (!plan) elog(ERROR, "leadscore: could not prepare: %s", sql.c_str());
+        SPI_keepplan(plan);
+    });
+    cm.plans.emplace(sql, plan);
+    return plan;
 }
 
 void register_cache_callbacks() {
@@ -536,6 +565,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name) {
 }  // namespace
 
 std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked) {
+    free_dropped_plans();
     auto it = g_cache.find(name);
     std::shared_ptr<CompiledModel> cm;
     if (it != g_cache.end()) {

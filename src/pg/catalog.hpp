@@ -84,6 +84,8 @@ struct CompiledModel {
     MemoryContext context = nullptr;            // owns operands and FmgrInfo data
     bool has_list_rules = false;
     std::vector<std::string> lists_used;
+    // Prepared generic plans of this model's state statements, by SQL text.
+    std::map<std::string, SPIPlanPtr> plans;
     // Matchers for other row types (the aggregate over views and subqueries).
     std::map<std::pair<Oid, std::int32_t>, std::unique_ptr<Matcher>> row_matchers;
 };
@@ -91,6 +93,8 @@ struct CompiledModel {
 // The compiled model, from the cache or freshly loaded. Throws when the model does not
 // exist, or when require_tracked and it is not tracked.
 std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked);
+// A kept, generic plan for a statement of this model (prepared on first use). Needs SPI.
+SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types);
 // Names of all tracked models.
 std::vector<std::string> tracked_models();
 void invalidate_cache();

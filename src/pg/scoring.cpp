@@ -79,10 +79,6 @@ std::string timestamp_text(Timestamp t) {
     return out;
 }
 
-std::optional<std::string> optional_time_text(const std::optional<Timestamp>& t) {
-    if (!t) return std::nullopt;
-    return timestamp_text(*t);
-}
 
 std::string json_string(const std::optional<std::string>& s) {
     if (!s) return "null";
@@ -108,17 +104,6 @@ std::string json_string(const std::optional<std::string>& s) {
     return out + "\"";
 }
 
-std::string bytea_hex(const std::string& bytes) {
-    static const char* const digits = "0123456789abcdef";
-    std::string out = "\\x";
-    out.reserve(2 + bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
 Oid array_type_of(Oid elem) {
     Oid t = InvalidOid;
     pg_guard([&] {
@@ -126,6 +111,14 @@ Oid array_type_of(Oid elem) {
         if (!OidIsValid(t)) elog(ERROR, "leadscore: type %u has no array type", elem);
     });
     return t;
+}
+
+
+// Numeric Datum of millionths; plain PostgreSQL code, call inside pg_guard.
+Datum points_datum(MicroPoints p) {
+    const std::string text = format_points(p);
+    return DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()), ObjectIdGetDatum(InvalidOid),
+                               Int32GetDatum(-1));
 }
 
 }  // namespace
@@ -317,7 +310,7 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
     return ns;
 }
 
-StateStore::StateStore(const CompiledModel& cm) : cm_(cm) {
+StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
     table_ = "leadscore." + quote_ident(cm.tracking->state_table);
     const std::string name = cm.tracking->state_table;
     pg_guard([&] {
@@ -429,44 +422,78 @@ std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
 void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {
     if (states.empty()) return;
     const TrackingInfo& t = *cm_.tracking;
-    std::vector<std::optional<std::string>> keys, scores, fits, engagements, stages, disq, fitdisq, since, next,
-        summaries;
-    for (const NewState& s : states) {
-        keys.emplace_back(s.key);
-        scores.emplace_back(format_points(s.result.score));
-        fits.emplace_back(format_points(s.result.fit));
-        engagements.emplace_back(format_points(s.result.engagement));
-        stages.emplace_back(s.result.stage);
-        disq.emplace_back(s.result.disqualified ? "t" : "f");
-        fitdisq.emplace_back(s.fit_disqualified ? "t" : "f");
-        since.emplace_back(optional_time_text(s.stage_since));
-        next.emplace_back(optional_time_text(s.result.next_change));
-        summaries.emplace_back(bytea_hex(s.summary.serialize()));
-    }
     const std::string sql =
         "INSERT INTO " + table_ +
         " AS s (lead, model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, "
         "stage_since, scored_at, next_change, summary) "
         "SELECT u.k::" + t.key_type_name + ", $1, u.k, u.score, u.fit, u.eng, u.stage, u.disq, u.fitdisq, u.since, $2, "
-        "u.next, u.summary FROM unnest($3::text[], $4::numeric[], $5::numeric[], $6::numeric[], $7::text[], "
-        "$8::boolean[], $9::boolean[], $10::timestamptz[], $11::timestamptz[], $12::bytea[]) "
+        "u.next, u.summary FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         "AS u(k, score, fit, eng, stage, disq, fitdisq, since, next, summary) ORDER BY 1 "
         "ON CONFLICT (lead) DO UPDATE SET score = excluded.score, fit_score = excluded.fit_score, "
         "engagement_score = excluded.engagement_score, stage = excluded.stage, disqualified = excluded.disqualified, "
         "fit_disqualified = excluded.fit_disqualified, stage_since = excluded.stage_since, "
         "scored_at = excluded.scored_at, next_change = excluded.next_change, summary = excluded.summary";
-    spi_exec(sql, {{TEXTOID, t.model},
-                   {TIMESTAMPTZOID, timestamp_text(as_of)},
-                   {TEXTOID, text_array_literal(keys)},
-                   {TEXTOID, text_array_literal(scores)},
-                   {TEXTOID, text_array_literal(fits)},
-                   {TEXTOID, text_array_literal(engagements)},
-                   {TEXTOID, text_array_literal(stages)},
-                   {TEXTOID, text_array_literal(disq)},
-                   {TEXTOID, text_array_literal(fitdisq)},
-                   {TEXTOID, text_array_literal(since)},
-                   {TEXTOID, text_array_literal(next)},
-                   {TEXTOID, text_array_literal(summaries)}});
+    SPIPlanPtr plan = cached_plan(cm_, sql,
+                                  {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, NUMERICARRAYOID, NUMERICARRAYOID,
+                                   NUMERICARRAYOID, TEXTARRAYOID, BOOLARRAYOID, BOOLARRAYOID,
+                                   TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID});
+    const std::size_t n = states.size();
+    std::vector<std::string> summaries;
+    summaries.reserve(n);
+    for (const NewState& s : states) summaries.push_back(s.summary.serialize());
+    std::vector<std::string> texts;  // formatted numbers, kept alive while Datums are built
+    MemoryContext scratch = nullptr;
+    std::vector<Datum> args(12);
+    std::vector<char> arg_nulls(12, ' ');
+    pg_guard([&] {
+        scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+        std::vector<Datum> keys(n), scores(n), fits(n), engs(n), stages(n), disq(n), fitdisq(n), since(n), next(n),
+            sums(n);
+        std::vector<bool> no_nulls(n, false), stage_nulls(n, false), since_nulls(n, false), next_nulls(n, false);
+        for (std::size_t i = 0; i < n; i++) {
+            const NewState& s = states[i];
+            keys[i] = PointerGetDatum(cstring_to_text_with_len(s.key.data(), static_cast<int>(s.key.size())));
+            scores[i] = points_datum(s.result.score);
+            fits[i] = points_datum(s.result.fit);
+            engs[i] = points_datum(s.result.engagement);
+            if (s.result.stage)
+                stages[i] = PointerGetDatum(cstring_to_text_with_len(s.result.stage->data(),
+                                                                     static_cast<int>(s.result.stage->size())));
+            else
+                stage_nulls[i] = true;
+            disq[i] = BoolGetDatum(s.result.disqualified);
+            fitdisq[i] = BoolGetDatum(s.fit_disqualified);
+            if (s.stage_since)
+                since[i] = TimestampTzGetDatum(*s.stage_since);
+            else
+                since_nulls[i] = true;
+            if (s.result.next_change)
+                next[i] = TimestampTzGetDatum(*s.result.next_change);
+            else
+                next_nulls[i] = true;
+            const std::string& bytes = summaries[i];
+            bytea* b = static_cast<bytea*>(palloc(VARHDRSZ + bytes.size()));
+            SET_VARSIZE(b, VARHDRSZ + bytes.size());
+            memcpy(VARDATA(b), bytes.data(), bytes.size());
+            sums[i] = PointerGetDatum(b);
+        }
+        args[0] = PointerGetDatum(cstring_to_text_with_len(t.model.data(), static_cast<int>(t.model.size())));
+        args[1] = TimestampTzGetDatum(as_of);
+        args[2] = build_array(TEXTOID, keys, no_nulls);
+        args[3] = build_array(NUMERICOID, scores, no_nulls);
+        args[4] = build_array(NUMERICOID, fits, no_nulls);
+        args[5] = build_array(NUMERICOID, engs, no_nulls);
+        args[6] = build_array(TEXTOID, stages, stage_nulls);
+        args[7] = build_array(BOOLOID, disq, no_nulls);
+        args[8] = build_array(BOOLOID, fitdisq, no_nulls);
+        args[9] = build_array(TIMESTAMPTZOID, since, since_nulls);
+        args[10] = build_array(TIMESTAMPTZOID, next, next_nulls);
+        args[11] = build_array(BYTEAOID, sums, no_nulls);
+        MemoryContextSwitchTo(old);
+    });
+    spi_exec_plan(plan, args, arg_nulls);
+    pg_guard([&] { MemoryContextDelete(scratch); });
 
     std::vector<std::optional<std::string>> h_keys, h_from, h_to, h_score;
     for (const NewState& s : states) {

@@ -68,7 +68,7 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 // State table operations for one tracked model. All need SPI.
 class StateStore {
 public:
-    explicit StateStore(const CompiledModel& cm);
+    explicit StateStore(CompiledModel& cm);
     // Takes the state table lock writers use (row exclusive), processing invalidations.
     void lock_for_write();
     // Blocks every writer of this model until commit (rule changes, rescore).
@@ -85,7 +85,7 @@ public:
     Oid relid() const { return relid_; }
 
 private:
-    const CompiledModel& cm_;
+    CompiledModel& cm_;
     std::string table_;
     Oid relid_ = InvalidOid;
 };

@@ -6,6 +6,7 @@ extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/array.h"
 #include "utils/lsyscache.h"
 }
 
@@ -53,6 +54,30 @@ std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, 
         processed = SPI_processed;
     });
     return processed;
+}
+
+std::uint64_t spi_exec_plan(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls) {
+    std::uint64_t processed = 0;
+    pg_guard([&] {
+        int rc = SPI_execute_plan(plan, values.data(), nulls.data(), IsInParallelMode(), 0);
+        if (rc < 0) elog(ERROR, "leadscore: SPI_execute_plan failed (%d)", rc);
+        processed = SPI_processed;
+    });
+    return processed;
+}
+
+Datum build_array(Oid element_type, const std::vector<Datum>& values, const std::vector<bool>& nulls) {
+    int16 typlen;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(element_type, &typlen, &byval, &align);
+    int dims[1] = {static_cast<int>(values.size())};
+    int lbs[1] = {1};
+    bool* null_flags = static_cast<bool*>(palloc(sizeof(bool) * (values.size() + 1)));
+    for (std::size_t i = 0; i < values.size(); i++) null_flags[i] = nulls[i];
+    ArrayType* arr = construct_md_array(const_cast<Datum*>(values.data()), null_flags, 1, dims, lbs, element_type,
+                                        typlen, byval, align);
+    return PointerGetDatum(arr);
 }
 
 std::optional<std::string> spi_text(std::uint64_t row, int col) {

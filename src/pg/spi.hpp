@@ -36,6 +36,12 @@ struct SqlArg {
 std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, bool read_only = false,
                        long max_rows = 0);
 
+// Runs a prepared plan with binary arguments (nulls: 'n' marks NULL).
+std::uint64_t spi_exec_plan(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls);
+
+// Builds a one-dimensional array Datum; call inside pg_guard.
+Datum build_array(Oid element_type, const std::vector<Datum>& values, const std::vector<bool>& nulls);
+
 // Values of the current SPI_tuptable.
 std::optional<std::string> spi_text(std::uint64_t row, int col);
 std::optional<Datum> spi_datum(std::uint64_t row, int col);
