@@ -159,10 +159,7 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         if (TRIGGER_FIRED_BY_INSERT(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
             collect(trig->tg_newtable, true);
         if (deltas.empty()) return trigger_result();
-        {
-            SpiConnection spi;
-            StateStore(*cm).lock_for_write();
-        }
+        StateStore(*cm).lock_for_write();
         // Rules committed by another session before our lock: match again with them.
         if (cache_generation() != generation && attempt < 3) continue;
         apply_activity_deltas(cm, deltas);
@@ -294,10 +291,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         std::shared_ptr<CompiledModel> cm = get_model(model, true);
         std::vector<std::string> keys = changed_lead_keys(*cm, trig);
         if (keys.empty()) return trigger_result();
-        {
-            SpiConnection spi;
-            StateStore(*cm).lock_for_write();
-        }
+        StateStore(*cm).lock_for_write();
         if (cache_generation() != generation && attempt < 3) continue;
         resync_leads(cm, keys);
         return trigger_result();

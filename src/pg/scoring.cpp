@@ -330,93 +330,106 @@ void StateStore::lock_exclusive() {
     pg_guard([&] { LockRelationOid(relid_, ShareRowExclusiveLock); });
 }
 
+namespace {
+
+// text[] Datum of the keys; call inside pg_guard.
+Datum keys_datum(const std::vector<std::string>& keys) {
+    std::vector<Datum> values(keys.size());
+    std::vector<bool> nulls(keys.size(), false);
+    for (std::size_t i = 0; i < keys.size(); i++)
+        values[i] = PointerGetDatum(cstring_to_text_with_len(keys[i].data(), static_cast<int>(keys[i].size())));
+    return build_array(TEXTOID, values, nulls);
+}
+
+Datum text_datum(const std::string& s) {
+    return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+}
+
+// Reads the rows of SPI_tuptable produced by the state SELECTs below.
+std::vector<StoredState> stored_rows(std::uint64_t n) {
+    std::vector<StoredState> rows;
+    rows.reserve(n);
+    for (std::uint64_t i = 0; i < n; i++) {
+        StoredState s;
+        s.key = *spi_text(i, 1);
+        auto summary = spi_datum(i, 2);
+        if (summary) {
+            s.initialized = true;
+            const unsigned char* data = nullptr;
+            std::size_t len = 0;
+            pg_guard([&] {
+                bytea* b = DatumGetByteaPP(*summary);
+                data = reinterpret_cast<const unsigned char*>(VARDATA_ANY(b));
+                len = VARSIZE_ANY_EXHDR(b);
+            });
+            s.summary = Summary::deserialize(data, len);
+        }
+        s.score = stored_points(spi_text(i, 3)).value_or(0);
+        s.fit = stored_points(spi_text(i, 4)).value_or(0);
+        s.engagement = stored_points(spi_text(i, 5)).value_or(0);
+        s.fit_disqualified = DatumGetBool(spi_datum(i, 6).value_or(BoolGetDatum(false)));
+        s.disqualified = DatumGetBool(spi_datum(i, 7).value_or(BoolGetDatum(false)));
+        s.stage = spi_text(i, 8);
+        s.stage_since = stored_time(i, 9);
+        s.next_change = stored_time(i, 10);
+        s.scored_at = stored_time(i, 11).value_or(0);
+        rows.push_back(std::move(s));
+    }
+    return rows;
+}
+
+constexpr const char* kStateColumns =
+    "SELECT lead_id, summary, score::text, fit_score::text, engagement_score::text, fit_disqualified, "
+    "disqualified, stage, stage_since, next_change, scored_at FROM ";
+
+}  // namespace
+
 void StateStore::create_placeholders(const std::vector<std::string>& keys, Timestamp as_of) {
     if (keys.empty()) return;
     const TrackingInfo& t = *cm_.tracking;
-    const std::string key_type = t.key_type_name;
     std::string sql = "INSERT INTO " + table_ +
                       " (lead, model, lead_id, scored_at, stage_since) SELECT k.lead, $2, k.lead::text, $3, $3 "
-                      "FROM unnest($1::" + key_type + "[]) AS k(lead)";
+                      "FROM unnest($1::" + t.key_type_name + "[]) AS k(lead)";
     if (OidIsValid(t.leads))
         sql += " WHERE EXISTS (SELECT 1 FROM " + t.leads_name + " l WHERE l." + quote_ident(t.lead_key) + " = k.lead)";
     sql += " ORDER BY k.lead ON CONFLICT (lead) DO NOTHING";
-    spi_exec(sql, {{TEXTARRAYOID, key_array_literal(keys)}, {TEXTOID, t.model}, {TIMESTAMPTZOID, timestamp_text(as_of)}});
+    SPIPlanPtr plan = cached_plan(cm_, sql, {TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID});
+    std::vector<Datum> args(3);
+    std::vector<char> nulls(3, ' ');
+    pg_guard([&] {
+        args[0] = keys_datum(keys);
+        args[1] = text_datum(t.model);
+        args[2] = TimestampTzGetDatum(as_of);
+    });
+    spi_exec_plan(plan, args, nulls);
 }
 
 std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
     const TrackingInfo& t = *cm_.tracking;
-    std::string sql =
-        "SELECT lead_id, summary, score::text, fit_score::text, engagement_score::text, fit_disqualified, "
-        "disqualified, stage, stage_since, next_change, scored_at FROM " + table_;
-    std::vector<SqlArg> args;
-    if (keys) {
-        sql += " WHERE lead = ANY($1::" + t.key_type_name + "[])";
-        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*keys)});
-    }
+    if (keys && keys->empty()) return {};
+    std::string sql = std::string(kStateColumns) + table_;
+    if (keys) sql += " WHERE lead = ANY($1::" + t.key_type_name + "[])";
     sql += " ORDER BY lead";
     if (lock) sql += " FOR UPDATE";
-    std::vector<StoredState> rows;
-    if (keys && keys->empty()) return rows;
-    std::uint64_t n = spi_exec(sql, args);
-    rows.reserve(n);
-    for (std::uint64_t i = 0; i < n; i++) {
-        StoredState s;
-        s.key = *spi_text(i, 1);
-        auto summary = spi_datum(i, 2);
-        if (summary) {
-            s.initialized = true;
-            pg_guard([&] {
-                bytea* b = DatumGetByteaPP(*summary);
-                s.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
-                                                 VARSIZE_ANY_EXHDR(b));
-            });
-        }
-        s.score = stored_points(spi_text(i, 3)).value_or(0);
-        s.fit = stored_points(spi_text(i, 4)).value_or(0);
-        s.engagement = stored_points(spi_text(i, 5)).value_or(0);
-        s.fit_disqualified = DatumGetBool(spi_datum(i, 6).value_or(BoolGetDatum(false)));
-        s.disqualified = DatumGetBool(spi_datum(i, 7).value_or(BoolGetDatum(false)));
-        s.stage = spi_text(i, 8);
-        s.stage_since = stored_time(i, 9);
-        s.next_change = stored_time(i, 10);
-        s.scored_at = stored_time(i, 11).value_or(0);
-        rows.push_back(std::move(s));
+    std::vector<Datum> args;
+    std::vector<char> nulls;
+    std::vector<Oid> types;
+    if (keys) {
+        types.push_back(TEXTARRAYOID);
+        args.resize(1);
+        nulls.assign(1, ' ');
+        pg_guard([&] { args[0] = keys_datum(*keys); });
     }
-    return rows;
+    SPIPlanPtr plan = cached_plan(cm_, sql, types);
+    return stored_rows(spi_exec_plan(plan, args, nulls));
 }
 
 std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
-    const std::string sql =
-        "SELECT lead_id, summary, score::text, fit_score::text, engagement_score::text, fit_disqualified, "
-        "disqualified, stage, stage_since, next_change, scored_at FROM " + table_ +
-        " WHERE next_change <= $1 ORDER BY lead FOR UPDATE";
-    std::uint64_t n = spi_exec(sql, {{TIMESTAMPTZOID, timestamp_text(as_of)}});
-    std::vector<StoredState> rows;
-    rows.reserve(n);
-    for (std::uint64_t i = 0; i < n; i++) {
-        StoredState s;
-        s.key = *spi_text(i, 1);
-        auto summary = spi_datum(i, 2);
-        if (summary) {
-            s.initialized = true;
-            pg_guard([&] {
-                bytea* b = DatumGetByteaPP(*summary);
-                s.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
-                                                 VARSIZE_ANY_EXHDR(b));
-            });
-        }
-        s.score = stored_points(spi_text(i, 3)).value_or(0);
-        s.fit = stored_points(spi_text(i, 4)).value_or(0);
-        s.engagement = stored_points(spi_text(i, 5)).value_or(0);
-        s.fit_disqualified = DatumGetBool(spi_datum(i, 6).value_or(BoolGetDatum(false)));
-        s.disqualified = DatumGetBool(spi_datum(i, 7).value_or(BoolGetDatum(false)));
-        s.stage = spi_text(i, 8);
-        s.stage_since = stored_time(i, 9);
-        s.next_change = stored_time(i, 10);
-        s.scored_at = stored_time(i, 11).value_or(0);
-        rows.push_back(std::move(s));
-    }
-    return rows;
+    const std::string sql = std::string(kStateColumns) + table_ + " WHERE next_change <= $1 ORDER BY lead FOR UPDATE";
+    SPIPlanPtr plan = cached_plan(cm_, sql, {TIMESTAMPTZOID});
+    std::vector<Datum> args = {TimestampTzGetDatum(as_of)};
+    std::vector<char> nulls(1, ' ');
+    return stored_rows(spi_exec_plan(plan, args, nulls));
 }
 
 void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {
