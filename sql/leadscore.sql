@@ -547,3 +547,140 @@ REVOKE EXECUTE ON FUNCTION leadscore.track(text, regclass, name, name, name, reg
 REVOKE EXECUTE ON FUNCTION leadscore.untrack(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.rescore(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.refresh(text, timestamptz) FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------
+-- Analytics: scores as of any date from raw history, evaluation, backtesting.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION leadscore.scores_as_of(model text, as_of timestamptz DEFAULT now(), tables_from text DEFAULT NULL)
+    RETURNS TABLE (lead_id text, score numeric, fit_score numeric, engagement_score numeric, stage text,
+                   disqualified boolean)
+    LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_scores_as_of';
+COMMENT ON FUNCTION leadscore.scores_as_of(text, timestamptz, text) IS
+    'Every lead''s score as of a time, computed from raw rows without stored state. A draft (untracked) model is scored on the tables of the tracked model named by tables_from.';
+
+-- Normalises an outcomes source (table/view name or query) to (lead text, converted boolean, converted_at timestamptz).
+CREATE FUNCTION leadscore.outcomes_query(outcomes text) RETURNS text
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    source text;
+    columns int;
+BEGIN
+    IF outcomes IS NULL OR btrim(outcomes) = '' THEN
+        RAISE EXCEPTION 'leadscore: outcomes must name a table or view, or be a query' USING ERRCODE = '22023';
+    END IF;
+    IF outcomes ~* '^\s*\(?\s*(select|with|values|table)\M' THEN
+        source := outcomes;
+    ELSIF pg_catalog.to_regclass(outcomes) IS NOT NULL THEN
+        source := 'SELECT * FROM ' || pg_catalog.to_regclass(outcomes)::text;
+    ELSE
+        RAISE EXCEPTION 'leadscore: outcomes "%" is neither a table or view nor a query', outcomes
+            USING ERRCODE = '42P01';
+    END IF;
+    BEGIN
+        EXECUTE format('SELECT 1 FROM (%s) AS o(lead, converted, converted_at) LIMIT 0', source);
+        columns := 3;
+    EXCEPTION WHEN invalid_column_reference THEN
+        columns := 2;
+    END;
+    IF columns = 3 THEN
+        RETURN format('SELECT o.lead::text AS lead, o.converted::boolean AS converted, o.converted_at::timestamptz AS converted_at FROM (%s) AS o(lead, converted, converted_at)', source);
+    END IF;
+    RETURN format('SELECT o.lead::text AS lead, o.converted::boolean AS converted, NULL::timestamptz AS converted_at FROM (%s) AS o(lead, converted)', source);
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.outcomes_query(text) IS
+    'Turns an outcomes table, view or query (columns: lead key, converted boolean, optional converted_at) into a normalised query.';
+
+CREATE FUNCTION leadscore.evaluate(model text, outcomes text, as_of timestamptz DEFAULT now(),
+                                   tables_from text DEFAULT NULL)
+    RETURNS TABLE (section text, bucket text, ordinal integer, leads bigint, converted bigint,
+                   conversion_rate numeric, lift numeric, value numeric)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    RETURN QUERY EXECUTE format($q$
+        WITH o AS (%s),
+        positives AS (
+            SELECT DISTINCT lead FROM o WHERE converted AND (converted_at IS NULL OR converted_at > $2)
+        ),
+        already AS (
+            SELECT DISTINCT lead FROM o WHERE converted AND converted_at <= $2
+        ),
+        s AS (
+            SELECT sc.*, (p.lead IS NOT NULL) AS won
+              FROM leadscore.scores_as_of($1, $2, $3) sc
+              LEFT JOIN positives p ON p.lead = sc.lead_id
+             WHERE NOT EXISTS (SELECT 1 FROM already a WHERE a.lead = sc.lead_id)
+        ),
+        totals AS (
+            SELECT count(*) AS n, count(*) FILTER (WHERE won) AS pos FROM s
+        ),
+        ranked AS (
+            SELECT won, (rank() OVER (ORDER BY score) + (count(*) OVER (PARTITION BY score) - 1) / 2.0) AS r FROM s
+        ),
+        auc AS (
+            SELECT CASE WHEN t.pos = 0 OR t.pos = t.n THEN NULL
+                        ELSE round(((SELECT sum(r) FROM ranked WHERE won) - t.pos * (t.pos + 1) / 2.0)
+                                   / (t.pos::numeric * (t.n - t.pos)), 6) END AS v
+              FROM totals t
+        ),
+        deciles AS (
+            SELECT ntile(10) OVER (ORDER BY score DESC, lead_id) AS d, won FROM s
+        ),
+        stages AS (
+            SELECT st.name, row_number() OVER (ORDER BY st.min_score DESC NULLS LAST, st.name)::int AS pos
+              FROM leadscore.stage st WHERE st.model = $1
+        ),
+        rate AS (SELECT CASE WHEN n = 0 THEN NULL ELSE pos::numeric / n END AS overall FROM totals)
+        SELECT 'overall'::text, 'all'::text, NULL::int, t.n, t.pos,
+               round(CASE WHEN t.n = 0 THEN NULL ELSE t.pos::numeric / t.n END, 6), NULL::numeric,
+               (SELECT v FROM auc)
+          FROM totals t
+        UNION ALL
+        SELECT 'decile', d::text, d, count(*), count(*) FILTER (WHERE won),
+               round(count(*) FILTER (WHERE won)::numeric / count(*), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0
+                          THEN count(*) FILTER (WHERE won)::numeric / count(*) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM deciles GROUP BY d
+        UNION ALL
+        SELECT 'stage', coalesce(s.stage, '(none)'), coalesce(st.pos, CASE WHEN s.stage = 'disqualified' THEN 1000 ELSE 999 END),
+               count(*), count(*) FILTER (WHERE won),
+               round(count(*) FILTER (WHERE won)::numeric / count(*), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0
+                          THEN count(*) FILTER (WHERE won)::numeric / count(*) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM s LEFT JOIN stages st ON st.name = s.stage
+         GROUP BY s.stage, st.pos
+        UNION ALL
+        SELECT 'reached', st.name, st.pos, count(s.lead_id), count(s.lead_id) FILTER (WHERE s.won),
+               round(count(s.lead_id) FILTER (WHERE s.won)::numeric / nullif(count(s.lead_id), 0), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0 AND count(s.lead_id) > 0
+                          THEN count(s.lead_id) FILTER (WHERE s.won)::numeric / count(s.lead_id) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM stages st
+          LEFT JOIN stages at_or_above ON at_or_above.pos <= st.pos
+          LEFT JOIN s ON s.stage = at_or_above.name
+         GROUP BY st.name, st.pos
+    $q$, leadscore.outcomes_query(outcomes)) USING model, as_of, coalesce(tables_from, model);
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.evaluate(text, text, timestamptz, text) IS
+    'How well a model''s scores as of a date predict later conversions: overall rate and ROC AUC (value), conversion rate and lift per score decile (1 = top), per stage, and per stage reached (that stage or further down the funnel).';
+
+CREATE FUNCTION leadscore.backtest(models text[], outcomes text, as_of timestamptz DEFAULT now(),
+                                   tables_from text DEFAULT NULL)
+    RETURNS TABLE (model text, section text, bucket text, ordinal integer, leads bigint, converted bigint,
+                   conversion_rate numeric, lift numeric, value numeric)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+    SELECT m.name, e.*
+      FROM unnest(models) WITH ORDINALITY AS m(name, n),
+           LATERAL leadscore.evaluate(m.name, outcomes, as_of, coalesce(tables_from, m.name)) AS e
+     ORDER BY m.n, e.section, e.ordinal;
+$fn$;
+COMMENT ON FUNCTION leadscore.backtest(text[], text, timestamptz, text) IS
+    'Side-by-side evaluation of several models (live and untracked drafts) over the same history and outcomes, without touching stored scores; drafts are scored on the tables of the model named by tables_from.';

@@ -437,7 +437,7 @@ std::optional<TrackingInfo> load_tracking(const std::string& model) {
     return t;
 }
 
-std::unique_ptr<CompiledModel> load_model(const std::string& name) {
+std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::string& tables_from) {
     auto cm = std::make_unique<CompiledModel>();
     pg_guard([&] {
         cm->context = AllocSetContextCreate(CacheMemoryContext, "leadscore model", ALLOCSET_SMALL_SIZES);
@@ -512,7 +512,8 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name) {
         stages.push_back(std::move(s));
     }
 
-    cm->tracking = load_tracking(name);
+    cm->tracking = load_tracking(tables_from);
+    if (cm->tracking) cm->tracking->model = name;
     cm->model = std::make_unique<Model>(spec, activity_rules, fit_rules, stages);
 
     for (const auto& r : cm->model->activity_rules())
@@ -573,12 +574,28 @@ std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_t
     } else {
         watch_rule_tables();
         SpiConnection spi;
-        cm = std::shared_ptr<CompiledModel>(load_model(name));
+        cm = std::shared_ptr<CompiledModel>(load_model(name, name));
         g_cache[name] = cm;
     }
     if (require_tracked && !cm->tracking)
         raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked",
               std::string(), "Attach it to the CRM's tables with leadscore.track(...).");
+    return cm;
+}
+
+std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, const std::string& tables_from) {
+    if (tables_from == name) return get_model(name, true);
+    free_dropped_plans();
+    const std::string cache_key = name + "\x1f@" + tables_from;
+    auto it = g_cache.find(cache_key);
+    if (it != g_cache.end()) return it->second;
+    watch_rule_tables();
+    SpiConnection spi;
+    std::shared_ptr<CompiledModel> cm(load_model(name, tables_from));
+    if (!cm->tracking)
+        raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + tables_from + "\" is not tracked",
+              std::string(), "Name a tracked model whose tables the draft model is scored on.");
+    g_cache[cache_key] = cm;
     return cm;
 }
 

@@ -95,6 +95,8 @@ struct CompiledModel {
 std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked);
 // A kept, generic plan for a statement of this model (prepared on first use). Needs SPI.
 SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types);
+// A model (possibly an untracked draft) scored on the tables another model tracks.
+std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, const std::string& tables_from);
 // Names of all tracked models.
 std::vector<std::string> tracked_models();
 void invalidate_cache();

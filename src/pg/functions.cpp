@@ -126,6 +126,50 @@ LEADSCORE_FUNCTION(leadscore_explain) {
     return (Datum)0;
 }
 
+LEADSCORE_FUNCTION(leadscore_scores_as_of) {
+    const std::string model = text_arg(fcinfo, 0, "model");
+    const Timestamp as_of = as_of_arg(fcinfo, 1);
+    const std::string tables_from = PG_ARGISNULL(2) ? model : text_to_string(PG_GETARG_DATUM(2));
+    std::shared_ptr<CompiledModel> cm = get_model_on_tables(model, tables_from);
+    std::map<std::string, Summary> summaries;
+    std::map<std::string, FitFacts> fits;
+    {
+        SpiConnection spi;
+        collect_activities(*cm, nullptr, summaries);
+        collect_fits(*cm, nullptr, fits);
+    }
+    const bool has_leads = OidIsValid(cm->tracking->leads);
+    std::set<std::string> keys;
+    for (const auto& [k, v] : fits) keys.insert(k);
+    if (!has_leads)
+        for (const auto& [k, v] : summaries) keys.insert(k);
+    pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    static const Summary kEmpty;
+    for (const std::string& key : keys) {
+        auto sit = summaries.find(key);
+        const Summary& summary = sit == summaries.end() ? kEmpty : sit->second;
+        FitFacts fit;
+        if (auto f = fits.find(key); f != fits.end()) fit = f->second;
+        EngagementResult e = compute_engagement(*cm->model, summary, as_of, false);
+        LeadScore ls = combine_score(*cm->model, fit.fit, fit.disqualified, e);
+        Datum values[6];
+        bool nulls[6] = {false, false, false, false, false, false};
+        values[0] = string_to_text(key);
+        values[1] = points_to_numeric(ls.score);
+        values[2] = points_to_numeric(ls.fit);
+        values[3] = points_to_numeric(ls.engagement);
+        if (ls.stage)
+            values[4] = string_to_text(*ls.stage);
+        else
+            nulls[4] = true;
+        values[5] = BoolGetDatum(ls.disqualified);
+        pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+        check_for_interrupts();
+    }
+    return (Datum)0;
+}
+
 LEADSCORE_FUNCTION(leadscore_rescore) {
     std::vector<std::string> models;
     if (PG_ARGISNULL(0))
