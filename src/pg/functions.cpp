@@ -236,6 +236,16 @@ void drop_triggers(const std::string& prefix, const std::string& table) {
         spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + suffix) + " ON " + table, {});
 }
 
+// Statement triggers fire only for the table a statement names, so a partitioned table's
+// partitions get the same triggers: writes aimed directly at a partition are scored too.
+std::vector<std::string> partitions_of(Oid rel) {
+    std::uint64_t n = spi_exec("SELECT relid::regclass::text FROM pg_catalog.pg_partition_tree($1) WHERE relid <> $1",
+                               {{REGCLASSOID, std::to_string(rel)}}, true);
+    std::vector<std::string> out;
+    for (std::uint64_t i = 0; i < n; i++) out.push_back(*spi_text(i, 1));
+    return out;
+}
+
 }  // namespace
 
 LEADSCORE_FUNCTION(leadscore_track) {
@@ -325,7 +335,12 @@ LEADSCORE_FUNCTION(leadscore_track) {
                  {});
         const std::string prefix = trigger_prefix(state_table);
         create_triggers(prefix, activities_name, "activity_changed", model);
-        if (OidIsValid(leads)) create_triggers(prefix, leads_name, "lead_changed", model);
+        for (const std::string& part : partitions_of(activities))
+            create_triggers(prefix, part, "activity_changed", model);
+        if (OidIsValid(leads)) {
+            create_triggers(prefix, leads_name, "lead_changed", model);
+            for (const std::string& part : partitions_of(leads)) create_triggers(prefix, part, "lead_changed", model);
+        }
     }
     invalidate_cache();
     rescore_model(model, transaction_now(), false, &scored);
@@ -342,8 +357,15 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     const auto leads = spi_datum(0, 2);
     const std::string state_table = *spi_text(0, 3);
     const std::string prefix = trigger_prefix(state_table);
+    const std::vector<std::string> activity_parts = partitions_of(activities);
     drop_triggers(prefix, relation_display_name(activities));
-    if (leads) drop_triggers(prefix, relation_display_name(DatumGetObjectId(*leads)));
+    for (const std::string& part : activity_parts) drop_triggers(prefix, part);
+    if (leads) {
+        const Oid leads_oid = DatumGetObjectId(*leads);
+        const std::vector<std::string> lead_parts = partitions_of(leads_oid);
+        drop_triggers(prefix, relation_display_name(leads_oid));
+        for (const std::string& part : lead_parts) drop_triggers(prefix, part);
+    }
     spi_exec("DROP TABLE IF EXISTS leadscore." + quote_ident(state_table), {});
     spi_exec("DELETE FROM leadscore.stage_history WHERE model = $1", {{TEXTOID, model}});
     spi_exec("DELETE FROM leadscore.tracking WHERE model = $1", {{TEXTOID, model}});
