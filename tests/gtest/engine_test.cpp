@@ -1,0 +1,340 @@
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "core/decimal.hpp"
+#include "core/engine.hpp"
+#include "core/rules.hpp"
+#include "core/summary.hpp"
+#include "core/timecalc.hpp"
+
+using namespace leadscore;
+
+namespace {
+
+MicroPoints pts(const char* s) { return *parse_points(s, nullptr); }
+constexpr Timestamp kDay = kMicrosPerDay;
+
+ActivityRuleSpec rule(std::int64_t id, const char* type, const char* points) {
+    ActivityRuleSpec r;
+    r.id = id;
+    r.name = type;
+    r.activity_type = type;
+    r.points = pts(points);
+    return r;
+}
+
+Model model_of(std::vector<ActivityRuleSpec> rules, std::vector<StageSpec> stages = {},
+               std::optional<MicroPoints> lo = std::nullopt, std::optional<MicroPoints> hi = std::nullopt,
+               std::vector<FitRuleSpec> fit = {}) {
+    return Model(ModelSpec{"m", lo, hi}, std::move(rules), std::move(fit), std::move(stages));
+}
+
+MicroPoints engagement(const Model& m, const Summary& s, Timestamp as_of) {
+    return compute_engagement(m, s, as_of, false).engagement;
+}
+
+}  // namespace
+
+TEST(Decimal, ParsesAndFormats) {
+    EXPECT_EQ(pts("10"), 10 * kPointScale);
+    EXPECT_EQ(pts("-2.5"), -2500000);
+    EXPECT_EQ(pts("1e3"), 1000 * kPointScale);
+    EXPECT_EQ(pts("0.000001"), 1);
+    EXPECT_EQ(pts("1.5000000"), 1500000);
+    std::string why;
+    EXPECT_FALSE(parse_points("NaN", &why));
+    EXPECT_NE(why.find("finite"), std::string::npos);
+    EXPECT_FALSE(parse_points("Infinity", &why));
+    EXPECT_FALSE(parse_points("0.0000001", &why));
+    EXPECT_NE(why.find("6 decimal"), std::string::npos);
+    EXPECT_FALSE(parse_points("1e13", &why));
+    EXPECT_FALSE(parse_points("abc", &why));
+    EXPECT_EQ(format_points(pts("145")), "145");
+    EXPECT_EQ(format_points(pts("-2.5")), "-2.5");
+    EXPECT_EQ(format_points(1), "0.000001");
+}
+
+TEST(TimeCalc, CalendarMonthsAndDays) {
+    // 2024-01-31 00:00 UTC = 8796 days after 2000-01-01.
+    const Timestamp jan31 = 8796 * kDay + 3600LL * kMicrosPerSecond;
+    EXPECT_EQ(add_interval(jan31, Interval{1, 0, 0}), (8796 + 29) * kDay + 3600LL * kMicrosPerSecond);  // Feb 29
+    const Timestamp jan31_2023 = (8796 - 365) * kDay;
+    EXPECT_EQ(add_interval(jan31_2023, Interval{1, 0, 0}), (8796 - 365 + 28) * kDay);  // Feb 28
+    EXPECT_EQ(add_interval(0, Interval{0, 2, 5}), 2 * kDay + 5);
+    EXPECT_EQ(add_interval(-kDay, Interval{0, 1, 0}), 0);
+    EXPECT_EQ(add_interval(kTimestampMax, Interval{1, 0, 0}), kTimestampMax);
+    EXPECT_DOUBLE_EQ(interval_length_micros(Interval{1, 0, 0}), 30.0 * kDay);
+    EXPECT_FALSE(interval_is_positive(Interval{0, 0, 0}));
+    EXPECT_FALSE(interval_is_positive(Interval{1, -1, 0}));
+    EXPECT_TRUE(interval_is_positive(Interval{0, 0, 1}));
+}
+
+TEST(Rules, ParsesOperators) {
+    EXPECT_EQ(parse_op("NOT   IN"), Op::NotIn);
+    EXPECT_EQ(parse_op("Domain In List"), Op::DomainInList);
+    EXPECT_EQ(parse_op("!="), Op::Ne);
+    EXPECT_EQ(parse_op("~*"), Op::RegexI);
+    EXPECT_FALSE(parse_op("=="));
+    EXPECT_EQ(op_arity(Op::Between), 2);
+    EXPECT_EQ(op_arity(Op::IsNull), 0);
+    EXPECT_EQ(op_arity(Op::In), -1);
+}
+
+namespace {
+RawRuleFields raw_fit(const char* op, std::vector<std::optional<std::string>> values) {
+    RawRuleFields r;
+    r.table = "fit_rule";
+    r.rule_label = "\"ceo\" (id 3)";
+    r.attribute = "title";
+    r.op = op;
+    r.values = std::move(values);
+    r.points_text = "20";
+    return r;
+}
+std::string validation_error(const RawRuleFields& r) {
+    try {
+        validate_rule_fields(r);
+    } catch (const UserError& e) {
+        return e.what();
+    }
+    return "";
+}
+}  // namespace
+
+TEST(Rules, ValidationNamesRuleColumnAndProblem) {
+    EXPECT_EQ(validation_error(raw_fit("=", {"CEO"})), "");
+    EXPECT_EQ(validation_error(raw_fit("===", {"x"})), "fit_rule \"ceo\" (id 3): column \"op\" has unknown operator \"===\"");
+    EXPECT_NE(validation_error(raw_fit("between", {"1"})).find("exactly two values"), std::string::npos);
+    EXPECT_NE(validation_error(raw_fit("=", {"a", "b"})).find("exactly one value"), std::string::npos);
+    EXPECT_NE(validation_error(raw_fit("in", {})).find("at least one value"), std::string::npos);
+    EXPECT_NE(validation_error(raw_fit("is null", {"x"})).find("no values"), std::string::npos);
+    EXPECT_NE(validation_error(raw_fit("in", {"a", std::nullopt})).find("NULL"), std::string::npos);
+    auto r = raw_fit("=", {"x"});
+    r.points_text = "NaN";
+    EXPECT_NE(validation_error(r).find("column \"points\""), std::string::npos);
+    RawRuleFields a;
+    a.table = "activity_rule";
+    a.rule_label = "\"open\" (id 1)";
+    a.activity_type = "email_open";
+    a.points_text = "2";
+    a.expires_after = Interval{0, 0, 0};
+    EXPECT_NE(validation_error(a).find("column \"expires_after\" must be a positive interval"), std::string::npos);
+    a.expires_after = Interval{3, 0, 0};
+    a.half_life = Interval{0, 7, 0};
+    EXPECT_NE(validation_error(a).find("cannot be set together"), std::string::npos);
+    a.half_life.reset();
+    a.max_count = 0;
+    EXPECT_NE(validation_error(a).find("column \"max_count\""), std::string::npos);
+    EXPECT_EQ(email_domain("A@Hotmail.COM "), "hotmail.com");
+    EXPECT_EQ(email_domain("a@b@Gmail.com"), "gmail.com");
+    EXPECT_EQ(email_domain("nobody"), "");
+}
+
+namespace {
+using V = std::optional<std::variant<double, std::string>>;
+struct TestOps {
+    bool is_null(const V& v) const { return !v.has_value(); }
+    bool binary(Op op, const V& l, const V& r) const {
+        const auto& a = *l;
+        const auto& b = *r;
+        switch (op) {
+            case Op::Eq: return a == b;
+            case Op::Ne: return a != b;
+            case Op::Lt: return a < b;
+            case Op::Le: return a <= b;
+            case Op::Gt: return a > b;
+            case Op::Ge: return a >= b;
+            default: return std::get<std::string>(a).find(std::get<std::string>(b)) != std::string::npos;
+        }
+    }
+    bool in_list(const V& v) const { return std::get<std::string>(*v) == "listed"; }
+    bool domain_in_list(const V& v) const { return email_domain(std::get<std::string>(*v)) == "gmail.com"; }
+};
+bool eval(Op op, V v, std::vector<V> operands = {}) {
+    TestOps ops;
+    return evaluate_condition(op, v, operands, ops);
+}
+}  // namespace
+
+TEST(Condition, EveryOperatorAndNull) {
+    EXPECT_TRUE(eval(Op::Between, 5.0, {1.0, 5.0}));
+    EXPECT_FALSE(eval(Op::Between, 6.0, {1.0, 5.0}));
+    EXPECT_TRUE(eval(Op::In, std::string("b"), {std::string("a"), std::string("b")}));
+    EXPECT_TRUE(eval(Op::NotIn, std::string("c"), {std::string("a"), std::string("b")}));
+    EXPECT_TRUE(eval(Op::InList, std::string("listed")));
+    EXPECT_TRUE(eval(Op::DomainInList, std::string("x@GMAIL.com")));
+    EXPECT_TRUE(eval(Op::Gt, 2.0, {1.0}));
+    const V null;
+    for (Op op : {Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Like, Op::ILike, Op::Regex, Op::RegexI})
+        EXPECT_FALSE(eval(op, null, {std::string("x")}));
+    EXPECT_FALSE(eval(Op::Between, null, {1.0, 2.0}));
+    EXPECT_FALSE(eval(Op::In, null, {1.0}));
+    EXPECT_FALSE(eval(Op::NotIn, null, {1.0}));
+    EXPECT_FALSE(eval(Op::InList, null));
+    EXPECT_FALSE(eval(Op::DomainInList, null));
+    EXPECT_FALSE(eval(Op::IsNotNull, null));
+    EXPECT_TRUE(eval(Op::IsNull, null));
+    EXPECT_FALSE(eval(Op::IsNull, 1.0));
+}
+
+TEST(Summary, MultisetSerializeMerge) {
+    Summary a, b;
+    a.add(7, 30);
+    a.add(7, 10);
+    a.add(7, 10);
+    a.add(-2, -500);
+    b.add(7, 20);
+    EXPECT_TRUE(a.remove(7, 10));
+    EXPECT_FALSE(a.remove(7, 99));
+    a.merge(b);
+    EXPECT_EQ(a.occurrences(7), (std::vector<Timestamp>{10, 20, 30}));
+    const std::string bytes = a.serialize();
+    Summary back = Summary::deserialize(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+    EXPECT_TRUE(back == a);
+    EXPECT_TRUE(Summary::deserialize(nullptr, 0).empty());
+    EXPECT_THROW(Summary::deserialize(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size() - 1), UserError);
+    std::string bad = bytes;
+    bad[0] = 9;
+    EXPECT_THROW(Summary::deserialize(reinterpret_cast<const unsigned char*>(bad.data()), bad.size()), UserError);
+    bad = bytes + "x";
+    EXPECT_THROW(Summary::deserialize(reinterpret_cast<const unsigned char*>(bad.data()), bad.size()), UserError);
+}
+
+TEST(Engine, SeedExamples) {
+    Model m = model_of({rule(1, "newsletter", "10"), rule(2, "ebook", "10"), rule(3, "case_study", "25"),
+                        rule(4, "demo_request", "100")});
+    Summary s;
+    EXPECT_EQ(engagement(m, s, 0), 0);  // empty history
+    for (std::int64_t id = 1; id <= 4; id++) s.add(id, 0);
+    EXPECT_EQ(engagement(m, s, kDay), pts("145"));
+}
+
+TEST(Engine, OnceCapsAndMaxPoints) {
+    auto once = rule(1, "newsletter", "10");
+    once.once = true;
+    auto capped = rule(2, "open", "2");
+    capped.max_count = 3;
+    auto limited = rule(3, "click", "-5");
+    limited.max_points = pts("12");
+    Model m = model_of({once, capped, limited});
+    Summary s;
+    for (int i = 0; i < 5; i++) {
+        s.add(1, i);
+        s.add(2, i);
+        s.add(3, i);
+    }
+    auto r = compute_engagement(m, s, kDay, true);
+    EXPECT_EQ(r.engagement, pts("10") + pts("6") - pts("12"));
+    ASSERT_EQ(r.contributions.size(), 3u);
+    EXPECT_EQ(r.contributions[1].occurrences, 3);
+    EXPECT_EQ(r.contributions[2].points, -pts("12"));
+}
+
+TEST(Engine, ExpiryCountsMostRecentUnexpired) {
+    auto open = rule(1, "open", "2");
+    open.expires_after = Interval{0, 10, 0};
+    open.max_count = 2;
+    Model m = model_of({open});
+    Summary s;
+    s.add(1, 0);
+    s.add(1, 5 * kDay);
+    s.add(1, 5 * kDay);  // equal timestamps
+    s.add(1, 8 * kDay);
+    // as of day 9: all four unexpired, cap 2 -> the two most recent
+    auto r = compute_engagement(m, s, 9 * kDay, true);
+    EXPECT_EQ(r.engagement, pts("4"));
+    EXPECT_EQ(*r.contributions[0].next_expiry, 15 * kDay);
+    // exactly at t + expires_after the occurrence at 0 no longer counts
+    EXPECT_EQ(engagement(m, s, 10 * kDay), pts("4"));
+    EXPECT_EQ(engagement(m, s, 16 * kDay), pts("2"));
+    EXPECT_EQ(engagement(m, s, 18 * kDay), 0);
+    auto three_months = rule(2, "open", "2");
+    three_months.expires_after = Interval{3, 0, 0};
+    Model q = model_of({three_months});
+    Summary t;
+    t.add(2, 0);  // 2000-01-01
+    EXPECT_EQ(engagement(q, t, 90 * kDay), pts("2"));   // Mar 31
+    EXPECT_EQ(engagement(q, t, 91 * kDay), 0);          // Apr 1 = t + 3 months
+}
+
+TEST(Engine, FutureOccurrencesAndNextChange) {
+    Model m = model_of({rule(1, "demo", "100")});
+    Summary s;
+    s.add(1, 10 * kDay);
+    auto r = compute_engagement(m, s, kDay, false);
+    EXPECT_EQ(r.engagement, 0);
+    EXPECT_EQ(*r.next_change, 10 * kDay);
+    EXPECT_EQ(engagement(m, s, 10 * kDay), pts("100"));
+}
+
+TEST(Engine, HalfLifeDecay) {
+    auto page = rule(1, "pricing", "20");
+    page.half_life = Interval{0, 7, 0};
+    Model m = model_of({page});
+    Summary s;
+    s.add(1, 0);
+    EXPECT_EQ(engagement(m, s, 7 * kDay), pts("10"));
+    EXPECT_EQ(engagement(m, s, 14 * kDay), pts("5"));
+    auto r = compute_engagement(m, s, 14 * kDay, false);
+    EXPECT_EQ(*r.next_change, 14 * kDay + 1);
+}
+
+TEST(Engine, FitClampStagesAndDisqualification) {
+    FitRuleSpec ceo;
+    ceo.id = 1;
+    ceo.name = "CEO";
+    ceo.points = pts("20");
+    FitRuleSpec competitor;
+    competitor.id = 2;
+    competitor.name = "competitor";
+    competitor.points = pts("-1000");
+    competitor.disqualify = true;
+    StageSpec mql{"MQL", pts("40"), std::nullopt, std::nullopt, false};
+    StageSpec sql{"SQL", pts("65"), pts("20"), std::nullopt, true};
+    StageSpec disabled_rule_stage{"cold", std::nullopt, std::nullopt, std::nullopt, false};
+    auto webinar = rule(1, "webinar", "10");
+    auto disabled = rule(2, "x", "50");
+    disabled.enabled = false;
+    auto demo = rule(3, "demo", "100");
+    Model m = model_of({webinar, disabled, demo}, {mql, sql, disabled_rule_stage}, pts("0"), pts("100"), {ceo, competitor});
+    Summary s;
+    s.add(1, 0);
+    s.add(2, 0);
+    EngagementResult e = compute_engagement(m, s, kDay, false);
+    EXPECT_EQ(e.engagement, pts("10"));  // disabled rule ignored
+    FitResult f = compute_fit(m, {1});
+    LeadScore ls = combine_score(m, f.fit, f.disqualified, e);
+    EXPECT_EQ(ls.score, pts("30"));
+    EXPECT_EQ(ls.stage, std::optional<std::string>("cold"));
+    s.add(3, 0);
+    e = compute_engagement(m, s, kDay, false);
+    ls = combine_score(m, f.fit, f.disqualified, e);
+    EXPECT_EQ(ls.score, pts("100"));  // clamped from 130
+    EXPECT_EQ(ls.stage, std::optional<std::string>("SQL"));
+    // hot but ill-fitting: no CEO fit -> MQL, not SQL
+    ls = combine_score(m, 0, false, e);
+    EXPECT_EQ(ls.stage, std::optional<std::string>("MQL"));
+    FitResult bad = compute_fit(m, {1, 2});
+    ls = combine_score(m, bad.fit, bad.disqualified, e);
+    EXPECT_TRUE(ls.disqualified);
+    EXPECT_EQ(ls.stage, std::optional<std::string>("disqualified"));
+    EXPECT_EQ(ls.score, 0);  // clamped
+    // sticky SQL is kept against a downward move, not against an upward one
+    EXPECT_EQ(apply_sticky(m, std::string("SQL"), std::string("MQL"), false), std::optional<std::string>("SQL"));
+    EXPECT_EQ(apply_sticky(m, std::string("MQL"), std::string("cold"), false), std::optional<std::string>("cold"));
+    EXPECT_EQ(apply_sticky(m, std::string("SQL"), std::string("MQL"), true), std::optional<std::string>("MQL"));
+}
+
+TEST(Engine, ActivityDisqualifiesWhileCounted) {
+    auto unsub = rule(1, "competitor_visit", "0");
+    unsub.disqualify = true;
+    unsub.expires_after = Interval{0, 1, 0};
+    Model m = model_of({unsub});
+    Summary s;
+    s.add(1, 0);
+    EXPECT_TRUE(compute_engagement(m, s, 0, false).disqualified);
+    EXPECT_FALSE(compute_engagement(m, s, 2 * kDay, false).disqualified);
+}
