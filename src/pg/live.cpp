@@ -77,8 +77,17 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, std::map<std::stri
         keys.push_back(k);
         if (!d.added.empty()) creating.push_back(k);
     }
+    store.lock_keys(keys);
     store.create_placeholders(creating, as_of);
     std::vector<StoredState> rows = store.lock_and_read(&keys);
+    // A placeholder made while its lead was being deleted: check again with a fresh snapshot.
+    std::vector<std::string> fresh_keys;
+    for (const StoredState& s : rows)
+        if (!s.initialized) fresh_keys.push_back(s.key);
+    if (!fresh_keys.empty() && OidIsValid(cm->tracking->leads)) {
+        store.remove_absent_leads(&fresh_keys);
+        rows = store.lock_and_read(&keys);
+    }
     std::vector<std::string> rebuild, need_fit;
     std::set<std::string> rebuilding;
     for (StoredState& s : rows) {
@@ -138,6 +147,8 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         rescore_model(model, transaction_now(), true, nullptr);
         return trigger_result();
     }
+    // Lock first, then load the rules: a rule change committed meanwhile is seen.
+    StateStore(*get_model(model, true)).lock_for_write();
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
         std::shared_ptr<CompiledModel> cm = get_model(model, true);
@@ -246,6 +257,7 @@ void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::stri
     SpiConnection spi;
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
+    store.lock_keys(keys);
     std::map<std::string, FitFacts> fits;
     collect_fits(*cm, &keys, fits);
     store.remove_absent_leads(&keys);
@@ -286,6 +298,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         store.remove_absent_leads(nullptr);
         return trigger_result();
     }
+    StateStore(*get_model(model, true)).lock_for_write();
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
         std::shared_ptr<CompiledModel> cm = get_model(model, true);

@@ -11,7 +11,9 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -322,6 +324,24 @@ StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
     });
 }
 
+void StateStore::lock_keys(const std::vector<std::string>& keys) {
+    // A lead's row and its first activities can arrive in two concurrent transactions that
+    // cannot see each other; both sides meet on a per-(model, key) lock, in hash order.
+    if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
+    std::vector<std::uint64_t> hashes;
+    hashes.reserve(keys.size());
+    for (const std::string& k : keys) hashes.push_back(std::hash<std::string>{}(cm_.tracking->model + '\x1f' + k));
+    std::sort(hashes.begin(), hashes.end());
+    hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+    pg_guard([&] {
+        for (std::uint64_t h : hashes) {
+            LOCKTAG tag;
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(h >> 32), static_cast<uint32>(h), 3);
+            (void)LockAcquire(&tag, ExclusiveLock, false, false);
+        }
+    });
+}
+
 void StateStore::lock_for_write() {
     pg_guard([&] { LockRelationOid(relid_, RowExclusiveLock); });
 }
@@ -621,10 +641,11 @@ std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notif
 }
 
 std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
+    // Lock first: a rule change committed while we waited is seen when the model is loaded.
+    StateStore(*get_model(model, true)).lock_for_write();
     std::shared_ptr<CompiledModel> cm = get_model(model, true);
     SpiConnection spi;
     StateStore store(*cm);
-    store.lock_for_write();
     std::vector<StoredState> due = store.read_due(as_of);
     std::vector<NewState> changed;
     std::int64_t score_changes = 0;

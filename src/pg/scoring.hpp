@@ -71,6 +71,8 @@ public:
     explicit StateStore(CompiledModel& cm);
     // Takes the state table lock writers use (row exclusive), processing invalidations.
     void lock_for_write();
+    // Per-(model, lead) transaction locks shared by the lead and activity triggers.
+    void lock_keys(const std::vector<std::string>& keys);
     // Blocks every writer of this model until commit (rule changes, rescore).
     void lock_exclusive();
     // Inserts placeholder rows for keys that have none (only leads present in the leads
