@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PGUSER="${PGUSER:-postgres}"
-pg_virtualenv -v 15 psql -X -v ON_ERROR_STOP=1 -q -f demo/demo.sql
+pg_virtualenv -t -v 15 psql -X -v ON_ERROR_STOP=1 -q -f demo/demo.sql

@@ -45,8 +45,8 @@ pgtap_suite() {
 export PGUSER="${PGUSER:-postgres}"
 run_suite "core (CTest)" core_tests "$root/build/core"
 run_suite "core under ASan+UBSan (CTest)" core_tests "$root/build/core-asan" -DLEADSCORE_SANITIZE=ON
-run_suite "pg_regress + isolation" pg_virtualenv -v 15 bash -c "$(declare -f pg_suites); pg_suites"
-run_suite "pgTAP (pg_prove)" pg_virtualenv -v 15 -o shared_preload_libraries=pg_cron -o cron.database_name=leadscore_tap -o cron.use_background_workers=on \
+run_suite "pg_regress + isolation" pg_virtualenv -t -v 15 bash -c "$(declare -f pg_suites); pg_suites"
+run_suite "pgTAP (pg_prove)" pg_virtualenv -t -v 15 -o shared_preload_libraries=pg_cron -o cron.database_name=leadscore_tap -o cron.use_background_workers=on \
     bash -c "$(declare -f pgtap_suite); pgtap_suite"
 
 echo
