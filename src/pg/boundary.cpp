@@ -35,6 +35,18 @@ void pg_guard(const std::function<void()>& body) {
     if (cxx_error) std::rethrow_exception(cxx_error);
 }
 
+std::optional<std::string> pg_error_message(const std::function<void()>& body) {
+    try {
+        pg_guard(body);
+    } catch (PgError& e) {
+        ErrorData* d = e.release();
+        std::string message = d->message ? d->message : "";
+        FreeErrorData(d);
+        return message;
+    }
+    return std::nullopt;
+}
+
 namespace {
 
 int sqlstate_code(const char* s) {

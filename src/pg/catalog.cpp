@@ -151,6 +151,17 @@ void free_dropped_plans() {
 }
 }  // namespace
 
+TupleDesc relation_desc_copy(Oid relid) {
+    TupleDesc desc = nullptr;
+    pg_guard([&] {
+        Relation rel = RelationIdGetRelation(relid);
+        if (!RelationIsValid(rel)) elog(ERROR, "leadscore: tracked table %u is gone", relid);
+        desc = CreateTupleDescCopy(RelationGetDescr(rel));
+        RelationClose(rel);
+    });
+    return desc;
+}
+
 CompiledModel::~CompiledModel() {
     for (auto& [sql, plan] : plans) g_plan_graveyard.push_back(plan);
     if (context) MemoryContextDelete(context);
@@ -327,9 +338,7 @@ CompiledCondition compile_condition(const std::string& label, const std::string&
     auto lookup = [&](const char* opname, FmgrInfo* fn) -> Oid {
         Oid right = InvalidOid;
         bool found = false;
-        std::string pg_message;
-        try {
-            pg_guard([&] {
+        const std::optional<std::string> pg_message = pg_error_message([&] {
                 Operator tup = oper(nullptr, list_make1(makeString(pstrdup(opname))), coltype, coltype, true, -1);
                 if (tup) {
                     Form_pg_operator form = (Form_pg_operator)GETSTRUCT(tup);
@@ -340,16 +349,11 @@ CompiledCondition compile_condition(const std::string& label, const std::string&
                     }
                     ReleaseSysCache(tup);
                 }
-            });
-        } catch (PgError& e) {
-            ErrorData* d = e.release();
-            pg_message = d->message ? d->message : "";
-            FreeErrorData(d);
-        }
+        });
         if (!found)
             raise(sqlstate::kDatatypeMismatch,
                   where + ": operator \"" + op_name(c.op) + "\" is not defined for this column type",
-                  pg_message);
+                  pg_message.value_or(std::string()));
         return right;
     };
     Oid right_type = lookup(sql_op, &c.fn);
@@ -357,46 +361,28 @@ CompiledCondition compile_condition(const std::string& label, const std::string&
 
     for (const auto& v : spec.values) {
         Datum d = 0;
-        std::string pg_message;
-        bool ok = false;
-        try {
-            pg_guard([&] {
-                MemoryContext old = MemoryContextSwitchTo(context);
-                Oid input_fn, ioparam;
-                getTypeInputInfo(right_type, &input_fn, &ioparam);
-                d = OidInputFunctionCall(input_fn, const_cast<char*>(v->c_str()), ioparam, -1);
-                MemoryContextSwitchTo(old);
-                ok = true;
-            });
-        } catch (PgError& e) {
-            ErrorData* ed = e.release();
-            pg_message = ed->message ? ed->message : "";
-            FreeErrorData(ed);
-        }
-        if (!ok)
+        const std::optional<std::string> pg_message = pg_error_message([&] {
+            MemoryContext old = MemoryContextSwitchTo(context);
+            Oid input_fn, ioparam;
+            getTypeInputInfo(right_type, &input_fn, &ioparam);
+            d = OidInputFunctionCall(input_fn, const_cast<char*>(v->c_str()), ioparam, -1);
+            MemoryContextSwitchTo(old);
+        });
+        if (pg_message)
             raise(sqlstate::kInvalidTextRepresentation,
-                  where + ": value \"" + *v + "\" is not a valid " + type_name(right_type), pg_message);
+                  where + ": value \"" + *v + "\" is not a valid " + type_name(right_type), *pg_message);
         c.operands.push_back(d);
     }
 
     if (c.op == Op::Regex || c.op == Op::RegexI) {
-        std::string pg_message;
-        bool ok = false;
-        try {
-            pg_guard([&] {
-                text* pattern = cstring_to_text(spec.values.at(0)->c_str());
-                int flags = REG_ADVANCED | (c.op == Op::RegexI ? REG_ICASE : 0);
-                RE_compile_and_cache(pattern, flags, OidIsValid(c.collation) ? c.collation : DEFAULT_COLLATION_OID);
-                ok = true;
-            });
-        } catch (PgError& e) {
-            ErrorData* ed = e.release();
-            pg_message = ed->message ? ed->message : "";
-            FreeErrorData(ed);
-        }
-        if (!ok)
+        const std::optional<std::string> pg_message = pg_error_message([&] {
+            text* pattern = cstring_to_text(spec.values.at(0)->c_str());
+            int flags = REG_ADVANCED | (c.op == Op::RegexI ? REG_ICASE : 0);
+            RE_compile_and_cache(pattern, flags, OidIsValid(c.collation) ? c.collation : DEFAULT_COLLATION_OID);
+        });
+        if (pg_message)
             raise(sqlstate::kInvalidRegularExpression,
-                  where + ": value \"" + *spec.values.at(0) + "\" is not a valid regular expression", pg_message);
+                  where + ": value \"" + *spec.values.at(0) + "\" is not a valid regular expression", *pg_message);
     }
     return c;
 }
@@ -525,13 +511,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     if (cm->tracking) {
         const TrackingInfo& t = *cm->tracking;
         cm->activity_matcher = std::make_unique<Matcher>();
-        TupleDesc desc = nullptr;
-        pg_guard([&] {
-            Relation rel = RelationIdGetRelation(t.activities);
-            if (!RelationIsValid(rel)) elog(ERROR, "leadscore: tracked activity table %u is gone", t.activities);
-            desc = CreateTupleDescCopy(RelationGetDescr(rel));
-            RelationClose(rel);
-        });
+        TupleDesc desc = relation_desc_copy(t.activities);
         for (const auto& r : cm->model->activity_rules()) {
             if (r.condition.attribute.empty()) continue;
             CompiledCondition c = compile_condition(rule_label("activity_rule", r.name, r.id), t.activities_name,
@@ -545,13 +525,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
                   "model \"" + name + "\" has fit rules but tracks no leads table",
                   std::string(), "Track the model with the leads and lead_key arguments.");
         if (OidIsValid(t.leads)) {
-            TupleDesc ldesc = nullptr;
-            pg_guard([&] {
-                Relation rel = RelationIdGetRelation(t.leads);
-                if (!RelationIsValid(rel)) elog(ERROR, "leadscore: tracked leads table %u is gone", t.leads);
-                ldesc = CreateTupleDescCopy(RelationGetDescr(rel));
-                RelationClose(rel);
-            });
+            TupleDesc ldesc = relation_desc_copy(t.leads);
             for (const auto& r : cm->model->fit_rules()) {
                 CompiledCondition c = compile_condition(rule_label("fit_rule", r.name, r.id), t.leads_name, ldesc,
                                                         r.condition, *cm->fit_matcher, cm->context);

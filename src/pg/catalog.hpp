@@ -123,6 +123,8 @@ Timestamp to_core_time(Datum d, Oid type);
 bool is_supported_time_type(Oid type);
 
 std::string relation_display_name(Oid relid);
+// A copy of a relation's tuple descriptor (in the current memory context).
+TupleDesc relation_desc_copy(Oid relid);
 // Text form of the lead key via the type's output function (call inside pg_guard).
 char* key_to_cstring(Datum d, Oid type);
 

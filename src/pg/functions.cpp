@@ -423,23 +423,14 @@ struct RowReader {
 };
 
 void check_regex_syntax(const std::string& label, const std::string& attribute, Op op, const std::string& pattern) {
-    std::string message;
-    bool ok = false;
-    try {
-        pg_guard([&] {
-            text* t = cstring_to_text(pattern.c_str());
-            RE_compile_and_cache(t, REG_ADVANCED | (op == Op::RegexI ? REG_ICASE : 0), DEFAULT_COLLATION_OID);
-            ok = true;
-        });
-    } catch (PgError& e) {
-        ErrorData* d = e.release();
-        message = d->message ? d->message : "";
-        FreeErrorData(d);
-    }
-    if (!ok)
+    const std::optional<std::string> message = pg_error_message([&] {
+        text* t = cstring_to_text(pattern.c_str());
+        RE_compile_and_cache(t, REG_ADVANCED | (op == Op::RegexI ? REG_ICASE : 0), DEFAULT_COLLATION_OID);
+    });
+    if (message)
         raise(sqlstate::kInvalidRegularExpression,
               label + ": column \"" + attribute + "\": value \"" + pattern + "\" is not a valid regular expression",
-              message);
+              *message);
 }
 
 void validate_rule_row(const std::string& table, const RowReader& row) {
@@ -495,13 +486,10 @@ void validate_rule_row(const std::string& table, const RowReader& row) {
               std::string(), "Track the model with the leads and lead_key arguments.");
     const std::string relname = relation_display_name(rel);
     MemoryContext scratch = nullptr;
-    TupleDesc desc = nullptr;
     pg_guard([&] {
         scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore validation", ALLOCSET_SMALL_SIZES);
-        Relation r = RelationIdGetRelation(rel);
-        desc = CreateTupleDescCopy(RelationGetDescr(r));
-        RelationClose(r);
     });
+    TupleDesc desc = relation_desc_copy(rel);
     Matcher matcher;
     compile_condition(full_label, relname, desc, spec, matcher, scratch);
     pg_guard([&] { MemoryContextDelete(scratch); });

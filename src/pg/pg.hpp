@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ private:
 // Runs code that calls PostgreSQL: an ERROR raised inside becomes a PgError exception
 // instead of a longjmp across C++ frames. The callable must not own C++ resources itself.
 void pg_guard(const std::function<void()>& body);
+
+// Runs body like pg_guard but reports a PostgreSQL error as its message instead of throwing;
+// nullopt when body succeeded. For checks that re-raise the error in their own words.
+std::optional<std::string> pg_error_message(const std::function<void()>& body);
 
 // Calls an fmgr-style implementation, turning every C++ exception into ereport(ERROR).
 Datum call_boundary(Datum (*impl)(FunctionCallInfo), FunctionCallInfo fcinfo);
