@@ -1,12 +1,14 @@
 EXTENSION = leadscore
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
+# Released versions: frozen install scripts, kept so that upgrades can be tested.
+OLD_VERSIONS = 0.1.0
 MODULE_big = leadscore
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
 PG_SRCS = $(wildcard src/pg/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql) sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql) $(foreach v,$(OLD_VERSIONS),sql/$(EXTENSION)--$(v).sql) sql/$(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION).sql sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))
