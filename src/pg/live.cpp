@@ -20,16 +20,6 @@ namespace leadscore::pg {
 
 namespace {
 
-struct Occurrence {
-    std::int64_t rule_id;
-    Timestamp time;
-};
-
-struct LeadDelta {
-    std::vector<Occurrence> added;
-    std::vector<Occurrence> removed;
-};
-
 TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
     if (!CALLED_AS_TRIGGER(fcinfo))
         raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be called as a trigger");
@@ -69,15 +59,21 @@ Datum trigger_result() { return PointerGetDatum(nullptr); }
 // Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
 void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, std::map<std::string, LeadDelta>& deltas) {
     if (deltas.empty()) return;
-    SpiConnection spi;
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
-    std::vector<std::string> keys, creating;
-    for (const auto& [k, d] : deltas) {
-        keys.push_back(k);
-        if (!d.added.empty()) creating.push_back(k);
-    }
-    store.lock_keys(keys);
+    std::vector<std::string> all_keys;
+    for (const auto& [k, d] : deltas) all_keys.push_back(k);
+    store.lock_keys(all_keys);
+    std::vector<StageChange> stage_changes;
+    const std::vector<std::string> keys = store.apply_deltas_directly(deltas, as_of, stage_changes);
+    if (keys.empty() && stage_changes.empty()) return;
+    SpiConnection spi;
+    store.record_stage_changes(stage_changes, as_of, true);
+    if (keys.empty()) return;
+    // New leads, and summaries that must be rebuilt, take the SQL path.
+    std::vector<std::string> creating;
+    for (const std::string& k : keys)
+        if (!deltas[k].added.empty()) creating.push_back(k);
     store.create_placeholders(creating, as_of);
     std::vector<StoredState> rows = store.lock_and_read(&keys);
     // A placeholder made while its lead was being deleted: check again with a fresh snapshot.

@@ -6,8 +6,19 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -528,15 +539,22 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     spi_exec_plan(plan, args, arg_nulls);
     pg_guard([&] { MemoryContextDelete(scratch); });
 
+    std::vector<StageChange> changes;
+    for (const NewState& s : states)
+        if (s.stage_changed) changes.push_back(StageChange{s.key, s.previous_stage, s.result.stage, s.result.score});
+    record_stage_changes(changes, as_of, notify);
+}
+
+void StateStore::record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify) {
+    if (changes.empty()) return;
+    const TrackingInfo& t = *cm_.tracking;
     std::vector<std::optional<std::string>> h_keys, h_from, h_to, h_score;
-    for (const NewState& s : states) {
-        if (!s.stage_changed) continue;
-        h_keys.emplace_back(s.key);
-        h_from.emplace_back(s.previous_stage);
-        h_to.emplace_back(s.result.stage);
-        h_score.emplace_back(format_points(s.result.score));
+    for (const StageChange& c : changes) {
+        h_keys.emplace_back(c.key);
+        h_from.emplace_back(c.from);
+        h_to.emplace_back(c.to);
+        h_score.emplace_back(format_points(c.score));
     }
-    if (h_keys.empty()) return;
     spi_exec("INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
              "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3::text[], $4::text[], $5::text[], $6::numeric[]) "
              "AS u(k, f, t, s)",
@@ -554,6 +572,231 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
                               ",\"score\":" + *h_score[i] + ",\"changed_at\":" + when + "}";
         pg_guard([&] { Async_Notify("leadscore_stage", payload.c_str()); });
     }
+}
+
+namespace {
+
+// Attribute numbers of the state table's columns.
+struct StateColumns {
+    AttrNumber lead, summary, score, fit, engagement, stage, disqualified, fit_disqualified, stage_since, scored_at,
+        next_change;
+};
+
+// Plain PostgreSQL code: call inside pg_guard.
+StateColumns state_columns(Relation rel) {
+    auto att = [&](const char* name) {
+        AttrNumber a = get_attnum(RelationGetRelid(rel), name);
+        if (a == InvalidAttrNumber)
+            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                            errmsg("leadscore: state table \"%s\" has no column \"%s\"", RelationGetRelationName(rel),
+                                   name),
+                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
+        return a;
+    };
+    return StateColumns{att("lead"),         att("summary"),          att("score"),       att("fit_score"),
+                        att("engagement_score"), att("stage"),        att("disqualified"), att("fit_disqualified"),
+                        att("stage_since"),  att("scored_at"),        att("next_change")};
+}
+
+// Stored numeric to millionths; plain PostgreSQL code, call inside pg_guard.
+MicroPoints numeric_points(Datum d) {
+    char* text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
+    std::string reason;
+    auto v = parse_points(text, &reason);
+    if (!v)
+        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                        errmsg("leadscore: stored score \"%s\" is unreadable: %s", text, reason.c_str())));
+    pfree(text);
+    return *v;
+}
+
+}  // namespace
+
+std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::string, LeadDelta>& deltas,
+                                                           Timestamp as_of, std::vector<StageChange>& stage_changes) {
+    std::vector<std::string> slow;
+    if (deltas.empty()) return slow;
+    const Model& model = *cm_.model;
+    const Oid key_type = cm_.tracking->key_type;
+    std::set<std::string> handled;
+    // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<Datum> key_values;
+    std::vector<ItemPointerData> tids;
+    std::string key_text, failure, bytes;
+    StoredState stored;
+    std::optional<NewState> next;
+
+    pg_guard([&] {
+        Relation rel = table_open(relid_, RowExclusiveLock);
+        const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
+        if (!OidIsValid(index_oid))
+            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                            errmsg("leadscore: state table \"%s\" has no primary key", RelationGetRelationName(rel)),
+                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
+        Relation index = index_open(index_oid, RowExclusiveLock);
+        const StateColumns col = state_columns(rel);
+        MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore direct", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+
+        // The key array in the index's own ordering: the scan returns rows in key order, the
+        // same order every other writer locks them in.
+        Oid input_fn, ioparam;
+        getTypeInputInfo(key_type, &input_fn, &ioparam);
+        int16 typlen;
+        bool typbyval;
+        char typalign;
+        get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+        key_values.reserve(deltas.size());
+        for (const auto& [k, d] : deltas)
+            key_values.push_back(OidInputFunctionCall(input_fn, const_cast<char*>(k.c_str()), ioparam, -1));
+        ArrayType* key_array =
+            construct_array(key_values.data(), static_cast<int>(key_values.size()), key_type, typlen, typbyval,
+                            typalign);
+        const Oid opfamily = index->rd_opfamily[0];
+        const Oid opcintype = index->rd_opcintype[0];
+        const Oid eq = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
+        if (!OidIsValid(eq))
+            elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
+        ScanKeyData skey;
+        ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type,
+                               index->rd_indcollation[0], get_opcode(eq), PointerGetDatum(key_array));
+
+        // Rows written earlier in this transaction, and by transactions that committed while
+        // we waited for the per-lead locks, are seen.
+        CommandCounterIncrement();
+        Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+        TupleTableSlot* found = table_slot_create(rel, nullptr);
+        IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
+        index_rescan(scan, &skey, 1, nullptr, 0);
+        while (index_getnext_slot(scan, ForwardScanDirection, found)) tids.push_back(found->tts_tid);
+        index_endscan(scan);
+
+        EState* estate = CreateExecutorState();
+        RangeTblEntry* rte = makeNode(RangeTblEntry);
+        rte->rtekind = RTE_RELATION;
+        rte->relid = relid_;
+        rte->relkind = rel->rd_rel->relkind;
+        rte->rellockmode = RowExclusiveLock;
+        ExecInitRangeTable(estate, list_make1(rte));
+        ResultRelInfo* rri = makeNode(ResultRelInfo);
+        InitResultRelInfo(rri, rel, 1, nullptr, 0);
+        ExecOpenIndices(rri, false);
+        estate->es_output_cid = GetCurrentCommandId(true);
+        estate->es_snapshot = snapshot;
+        TupleTableSlot* updated = table_slot_create(rel, nullptr);
+        const int natts = RelationGetDescr(rel)->natts;
+
+        for (ItemPointerData tid : tids) {
+            TM_FailureData tmfd;
+            TM_Result res = table_tuple_lock(rel, &tid, snapshot, found, GetCurrentCommandId(false),
+                                             LockTupleExclusive, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+                                             &tmfd);
+            // A row deleted meanwhile is left to the SQL path, which sees the current truth.
+            if (res == TM_Deleted) continue;
+            if (res != TM_Ok)
+                ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                                errmsg("leadscore: could not lock the state row of a lead (result %d)",
+                                       static_cast<int>(res))));
+            slot_getallattrs(found);
+            if (found->tts_isnull[col.lead - 1]) continue;
+            char* kc = key_to_cstring(found->tts_values[col.lead - 1], key_type);
+            key_text.assign(kc);
+            auto dit = deltas.find(key_text);
+            if (dit == deltas.end() || found->tts_isnull[col.summary - 1]) continue;
+            const LeadDelta& delta = dit->second;
+
+            bytea* b = DatumGetByteaPP(found->tts_values[col.summary - 1]);
+            stored = StoredState();
+            stored.key = key_text;
+            stored.initialized = true;
+            stored.fit = numeric_points(found->tts_values[col.fit - 1]);
+            stored.fit_disqualified = DatumGetBool(found->tts_values[col.fit_disqualified - 1]);
+            if (!found->tts_isnull[col.stage - 1]) stored.stage = TextDatumGetCString(found->tts_values[col.stage - 1]);
+            if (!found->tts_isnull[col.stage_since - 1])
+                stored.stage_since = static_cast<Timestamp>(DatumGetTimestampTz(found->tts_values[col.stage_since - 1]));
+
+            // Scoring is C++ that reports problems by exception: keep it out of this PG_TRY frame.
+            next.reset();
+            failure.clear();
+            try {
+                stored.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
+                                                      VARSIZE_ANY_EXHDR(b));
+                bool consistent = true;
+                for (const Occurrence& o : delta.removed)
+                    if (!stored.summary.remove(o.rule_id, o.time)) consistent = false;
+                if (consistent) {
+                    for (const Occurrence& o : delta.added) stored.summary.add(o.rule_id, o.time);
+                    next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
+                                             stored.fit_disqualified, as_of, StageMode::Fresh);
+                }
+            } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            if (!failure.empty())
+                ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                                errmsg("leadscore: stored state of lead %s is unreadable: %s", key_text.c_str(),
+                                       failure.c_str())));
+            if (!next) continue;  // a summary without a deleted occurrence is rebuilt by the SQL path
+            const NewState& ns = *next;
+
+            ExecClearTuple(updated);
+            memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
+            memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
+            auto set = [&](AttrNumber a, Datum v, bool isnull) {
+                updated->tts_values[a - 1] = v;
+                updated->tts_isnull[a - 1] = isnull;
+            };
+            set(col.score, points_datum(ns.result.score), false);
+            set(col.fit, points_datum(ns.result.fit), false);
+            set(col.engagement, points_datum(ns.result.engagement), false);
+            if (ns.result.stage)
+                set(col.stage,
+                    PointerGetDatum(cstring_to_text_with_len(ns.result.stage->data(),
+                                                             static_cast<int>(ns.result.stage->size()))),
+                    false);
+            else
+                set(col.stage, 0, true);
+            set(col.disqualified, BoolGetDatum(ns.result.disqualified), false);
+            set(col.fit_disqualified, BoolGetDatum(ns.fit_disqualified), false);
+            set(col.stage_since, ns.stage_since ? TimestampTzGetDatum(*ns.stage_since) : 0, !ns.stage_since);
+            set(col.scored_at, TimestampTzGetDatum(as_of), false);
+            set(col.next_change, ns.result.next_change ? TimestampTzGetDatum(*ns.result.next_change) : 0,
+                !ns.result.next_change);
+            bytes = ns.summary.serialize();
+            bytea* nb = static_cast<bytea*>(palloc(VARHDRSZ + bytes.size()));
+            SET_VARSIZE(nb, VARHDRSZ + bytes.size());
+            memcpy(VARDATA(nb), bytes.data(), bytes.size());
+            set(col.summary, PointerGetDatum(nb), false);
+            ExecStoreVirtualTuple(updated);
+
+            bool update_indexes = false;
+            ItemPointerData target = found->tts_tid;
+            simple_table_tuple_update(rel, &target, updated, snapshot, &update_indexes);
+            if (update_indexes) {
+                List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
+                list_free(recheck);
+            }
+            ResetPerTupleExprContext(estate);
+            if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
+                                                                      ns.result.score});
+            handled.insert(key_text);
+        }
+
+        ExecDropSingleTupleTableSlot(found);
+        ExecDropSingleTupleTableSlot(updated);
+        ExecCloseIndices(rri);
+        FreeExecutorState(estate);
+        UnregisterSnapshot(snapshot);
+        MemoryContextSwitchTo(old);
+        MemoryContextDelete(scratch);
+        index_close(index, NoLock);
+        table_close(rel, NoLock);
+        // Later commands of this transaction see the new state.
+        CommandCounterIncrement();
+    });
+    for (const auto& [k, d] : deltas)
+        if (!handled.count(k)) slow.push_back(k);
+    return slow;
 }
 
 void StateStore::remove(const std::vector<std::string>& keys) {

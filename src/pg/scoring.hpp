@@ -62,6 +62,24 @@ struct NewState {
 
 enum class StageMode { Fresh, KeepSticky };
 
+struct Occurrence {
+    std::int64_t rule_id;
+    Timestamp time;
+};
+
+// Occurrences one statement adds to and removes from one lead.
+struct LeadDelta {
+    std::vector<Occurrence> added;
+    std::vector<Occurrence> removed;
+};
+
+// Stage changes that still need their history rows and notifications.
+struct StageChange {
+    std::string key;
+    std::optional<std::string> from, to;
+    MicroPoints score = 0;
+};
+
 NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored,
                            Summary summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode);
 
@@ -82,6 +100,13 @@ public:
     std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
     std::vector<StoredState> read_due(Timestamp as_of);
     void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
+    // Inserts stage history rows and sends the notifications. Needs SPI.
+    void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
+    // The activity trigger's fast path: applies the deltas of keys whose state row exists and
+    // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
+    // Returns the keys left for the SQL path; appends stage changes to record.
+    std::vector<std::string> apply_deltas_directly(const std::map<std::string, LeadDelta>& deltas, Timestamp as_of,
+                                                   std::vector<StageChange>& stage_changes);
     void remove(const std::vector<std::string>& keys);
     void remove_absent_leads(const std::vector<std::string>* keys);
     Oid relid() const { return relid_; }
