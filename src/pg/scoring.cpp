@@ -337,17 +337,22 @@ StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
 
 void StateStore::lock_keys(const std::vector<std::string>& keys) {
     // A lead's row and its first activities can arrive in two concurrent transactions that
-    // cannot see each other; both sides meet on a per-(model, key) lock, in hash order.
+    // cannot see each other; both sides meet on a per-(model, key bucket) lock, in bucket
+    // order. Buckets bound the locks a big statement takes (the shared lock table is small).
     if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
-    std::vector<std::uint64_t> hashes;
-    hashes.reserve(keys.size());
-    for (const std::string& k : keys) hashes.push_back(std::hash<std::string>{}(cm_.tracking->model + '\x1f' + k));
-    std::sort(hashes.begin(), hashes.end());
-    hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+    constexpr std::uint32_t kBuckets = 256;
+    const std::uint32_t model_hash =
+        static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    std::vector<std::uint32_t> buckets;
+    buckets.reserve(std::min<std::size_t>(keys.size(), kBuckets));
+    for (const std::string& k : keys)
+        buckets.push_back(static_cast<std::uint32_t>(std::hash<std::string>{}(k) % kBuckets));
+    std::sort(buckets.begin(), buckets.end());
+    buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
     pg_guard([&] {
-        for (std::uint64_t h : hashes) {
+        for (std::uint32_t b : buckets) {
             LOCKTAG tag;
-            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, static_cast<uint32>(h >> 32), static_cast<uint32>(h), 3);
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, 3);
             (void)LockAcquire(&tag, ExclusiveLock, false, false);
         }
     });
