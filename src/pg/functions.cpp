@@ -324,11 +324,10 @@ LEADSCORE_FUNCTION(leadscore_track) {
                   {NAMEOID, lead_key},
                   {NAMEOID, state_table}});
         const std::string qualified = "leadscore." + quote_ident(state_table);
+        // No index but the key, and room on each page: live updates stay HOT (no index
+        // writes); refresh() finds due rows with a sequential scan instead.
         spi_exec("CREATE TABLE " + qualified + " (lead " + key_type_name + " PRIMARY KEY, CHECK (model = " +
-                     quote_literal(model) + ")) INHERITS (leadscore.lead_state)",
-                 {});
-        spi_exec("CREATE INDEX " + quote_ident(state_table + "_due") + " ON " + qualified +
-                     " (next_change) WHERE next_change IS NOT NULL",
+                     quote_literal(model) + ")) INHERITS (leadscore.lead_state) WITH (fillfactor = 75)",
                  {});
         spi_exec("COMMENT ON TABLE " + qualified + " IS " +
                      quote_literal("leadscore per-lead state of model " + model + " (managed by leadscore.track)"),
