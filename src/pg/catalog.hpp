@@ -86,6 +86,8 @@ struct CompiledModel {
     std::vector<std::string> lists_used;
     // Prepared generic plans of this model's state statements, by SQL text.
     std::map<std::string, SPIPlanPtr> plans;
+    // The state table's column numbers (in StateColumns order), resolved on first use.
+    std::vector<std::int16_t> state_attnums;
     // Matchers for other row types (the aggregate over views and subqueries).
     std::map<std::pair<Oid, std::int32_t>, std::unique_ptr<Matcher>> row_matchers;
 };

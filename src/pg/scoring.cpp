@@ -587,20 +587,28 @@ struct StateColumns {
         next_change;
 };
 
-// Plain PostgreSQL code: call inside pg_guard.
-StateColumns state_columns(Relation rel) {
-    auto att = [&](const char* name) {
-        AttrNumber a = get_attnum(RelationGetRelid(rel), name);
-        if (a == InvalidAttrNumber)
-            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                            errmsg("leadscore: state table \"%s\" has no column \"%s\"", RelationGetRelationName(rel),
-                                   name),
-                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
-        return a;
-    };
-    return StateColumns{att("lead"),         att("summary"),          att("score"),       att("fit_score"),
-                        att("engagement_score"), att("stage"),        att("disqualified"), att("fit_disqualified"),
-                        att("stage_since"),  att("scored_at"),        att("next_change")};
+// Plain PostgreSQL code: call inside pg_guard. Cached per compiled model.
+StateColumns state_columns(Relation rel, std::vector<std::int16_t>& cache) {
+    static const char* const names[] = {"lead",         "summary",          "score",       "fit_score",
+                                        "engagement_score", "stage",        "disqualified", "fit_disqualified",
+                                        "stage_since",  "scored_at",        "next_change"};
+    constexpr std::size_t n = sizeof(names) / sizeof(names[0]);
+    static_assert(sizeof(StateColumns) == n * sizeof(AttrNumber), "one name per state column");
+    if (cache.size() != n) {
+        std::int16_t found[n];
+        for (std::size_t i = 0; i < n; i++) {
+            AttrNumber a = get_attnum(RelationGetRelid(rel), names[i]);
+            if (a == InvalidAttrNumber)
+                ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                                errmsg("leadscore: state table \"%s\" has no column \"%s\"",
+                                       RelationGetRelationName(rel), names[i]),
+                                errhint("Run leadscore.untrack() and leadscore.track() again.")));
+            found[i] = a;
+        }
+        cache.assign(found, found + n);
+    }
+    const std::vector<std::int16_t>& c = cache;
+    return StateColumns{c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]};
 }
 
 // Stored numeric to millionths; plain PostgreSQL code, call inside pg_guard.
@@ -639,7 +647,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
                             errmsg("leadscore: state table \"%s\" has no primary key", RelationGetRelationName(rel)),
                             errhint("Run leadscore.untrack() and leadscore.track() again.")));
         Relation index = index_open(index_oid, RowExclusiveLock);
-        const StateColumns col = state_columns(rel);
+        const StateColumns col = state_columns(rel, cm_.state_attnums);
         MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore direct", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);
 
@@ -654,17 +662,21 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
         key_values.reserve(deltas.size());
         for (const auto& [k, d] : deltas)
             key_values.push_back(OidInputFunctionCall(input_fn, const_cast<char*>(k.c_str()), ioparam, -1));
-        ArrayType* key_array =
-            construct_array(key_values.data(), static_cast<int>(key_values.size()), key_type, typlen, typbyval,
-                            typalign);
+        ArrayType* key_array = key_values.size() == 1 ? nullptr
+                               : construct_array(key_values.data(), static_cast<int>(key_values.size()),
+                                                 key_type, typlen, typbyval, typalign);
         const Oid opfamily = index->rd_opfamily[0];
         const Oid opcintype = index->rd_opcintype[0];
         const Oid eq = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
         if (!OidIsValid(eq))
             elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
         ScanKeyData skey;
-        ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type,
-                               index->rd_indcollation[0], get_opcode(eq), PointerGetDatum(key_array));
+        if (key_values.size() == 1)
+            ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid, index->rd_indcollation[0],
+                                   get_opcode(eq), key_values[0]);
+        else
+            ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type,
+                                   index->rd_indcollation[0], get_opcode(eq), PointerGetDatum(key_array));
 
         // Rows written earlier in this transaction, and by transactions that committed while
         // we waited for the per-lead locks, are seen.
@@ -676,18 +688,24 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
         while (index_getnext_slot(scan, ForwardScanDirection, found)) tids.push_back(found->tts_tid);
         index_endscan(scan);
 
-        EState* estate = CreateExecutorState();
-        RangeTblEntry* rte = makeNode(RangeTblEntry);
-        rte->rtekind = RTE_RELATION;
-        rte->relid = relid_;
-        rte->relkind = rel->rd_rel->relkind;
-        rte->rellockmode = RowExclusiveLock;
-        ExecInitRangeTable(estate, list_make1(rte));
-        ResultRelInfo* rri = makeNode(ResultRelInfo);
-        InitResultRelInfo(rri, rel, 1, nullptr, 0);
-        ExecOpenIndices(rri, false);
-        estate->es_output_cid = GetCurrentCommandId(true);
-        estate->es_snapshot = snapshot;
+        // Executor state for index insertions, set up only when an update is not HOT.
+        EState* estate = nullptr;
+        ResultRelInfo* rri = nullptr;
+        auto executor_state = [&] {
+            if (estate) return;
+            estate = CreateExecutorState();
+            RangeTblEntry* rte = makeNode(RangeTblEntry);
+            rte->rtekind = RTE_RELATION;
+            rte->relid = relid_;
+            rte->relkind = rel->rd_rel->relkind;
+            rte->rellockmode = RowExclusiveLock;
+            ExecInitRangeTable(estate, list_make1(rte));
+            rri = makeNode(ResultRelInfo);
+            InitResultRelInfo(rri, rel, 1, nullptr, 0);
+            ExecOpenIndices(rri, false);
+            estate->es_output_cid = GetCurrentCommandId(true);
+            estate->es_snapshot = snapshot;
+        };
         TupleTableSlot* updated = table_slot_create(rel, nullptr);
         const int natts = RelationGetDescr(rel)->natts;
 
@@ -778,10 +796,11 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
             ItemPointerData target = found->tts_tid;
             simple_table_tuple_update(rel, &target, updated, snapshot, &update_indexes);
             if (update_indexes) {
+                executor_state();
                 List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
                 list_free(recheck);
+                ResetPerTupleExprContext(estate);
             }
-            ResetPerTupleExprContext(estate);
             if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
                                                                       ns.result.score});
             handled.insert(key_text);
@@ -789,8 +808,10 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
 
         ExecDropSingleTupleTableSlot(found);
         ExecDropSingleTupleTableSlot(updated);
-        ExecCloseIndices(rri);
-        FreeExecutorState(estate);
+        if (estate) {
+            ExecCloseIndices(rri);
+            FreeExecutorState(estate);
+        }
         UnregisterSnapshot(snapshot);
         MemoryContextSwitchTo(old);
         MemoryContextDelete(scratch);
