@@ -11,7 +11,7 @@ extern "C" {
 
 namespace leadscore::pg {
 
-void pg_guard(const std::function<void()>& body) {
+void pg_guard_call(void (*invoke)(void*), void* body) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData* volatile caught = nullptr;
     // A C++ exception must not cross PG_TRY: it would leave PG_exception_stack dangling.
@@ -19,7 +19,7 @@ void pg_guard(const std::function<void()>& body) {
     PG_TRY();
     {
         try {
-            body();
+            invoke(body);
         } catch (...) {
             cxx_error = std::current_exception();
         }

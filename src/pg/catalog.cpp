@@ -205,6 +205,40 @@ std::string relation_display_name(Oid relid) {
     return out;
 }
 
+void TextOutput::write(Datum d, std::string& out) const {
+    char buf[MAXINT8LEN + 1];
+    switch (type_) {
+        case INT2OID:
+            out.assign(buf, static_cast<std::size_t>(pg_itoa(DatumGetInt16(d), buf)));
+            return;
+        case INT4OID:
+            out.assign(buf, static_cast<std::size_t>(pg_ltoa(DatumGetInt32(d), buf)));
+            return;
+        case INT8OID:
+            out.assign(buf, static_cast<std::size_t>(pg_lltoa(DatumGetInt64(d), buf)));
+            return;
+        case TEXTOID:
+        case VARCHAROID: {
+            text* t = DatumGetTextPP(d);
+            out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+            if (reinterpret_cast<Pointer>(t) != DatumGetPointer(d)) pfree(t);
+            return;
+        }
+        default: {
+            if (!ready_) {
+                Oid fn;
+                bool varlena;
+                getTypeOutputInfo(type_, &fn, &varlena);
+                fmgr_info(fn, &fn_);
+                ready_ = true;
+            }
+            char* c = OutputFunctionCall(&fn_, d);
+            out.assign(c);
+            pfree(c);
+        }
+    }
+}
+
 char* key_to_cstring(Datum d, Oid type) {
     Oid out_fn;
     bool varlena;
@@ -614,7 +648,9 @@ RowLayout activity_layout(const CompiledModel& cm, TupleDesc desc, const Matcher
     l.time = need(t.time_column);
     l.time_type = TupleDescAttr(desc, l.time - 1)->atttypid;
     l.type_type = TupleDescAttr(desc, l.type - 1)->atttypid;
-    l.key_type = TupleDescAttr(desc, l.lead - 1)->atttypid;
+    if (l.lead) l.key_type = TupleDescAttr(desc, l.lead - 1)->atttypid;
+    l.key_text = TextOutput(l.key_type);
+    l.type_text = TextOutput(l.type_type);
     if (!is_supported_time_type(l.time_type))
         raise(sqlstate::kDatatypeMismatch, "leadscore model \"" + t.model + "\": time column \"" + t.time_column +
                                                "\" must be timestamptz, timestamp or date");
@@ -630,6 +666,7 @@ RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc) {
         raise(sqlstate::kUndefinedColumn, "leadscore model \"" + t.model + "\": key column \"" + t.lead_key +
                                               "\" is missing from " + t.leads_name);
     l.key_type = TupleDescAttr(desc, l.lead - 1)->atttypid;
+    l.key_text = TextOutput(l.key_type);
     for (const auto& c : cm.fit_matcher->columns) {
         int a = find_attribute(desc, c.name);
         if (a == 0)

@@ -62,8 +62,22 @@ public:
     int column_index(const std::string& name) const;
 };
 
+// Text form of the values of one type; integers and strings skip the output function.
+class TextOutput {
+public:
+    explicit TextOutput(Oid type = InvalidOid) : type_(type) {}
+    // Plain PostgreSQL code: call inside pg_guard.
+    void write(Datum d, std::string& out) const;
+
+private:
+    Oid type_;
+    mutable bool ready_ = false;
+    mutable FmgrInfo fn_{};
+};
+
 // Where to find the tracked columns in some tuple descriptor (1-based attnos).
 struct RowLayout {
+    TextOutput key_text, type_text;
     int lead = 0, type = 0, time = 0;
     Oid time_type = InvalidOid;
     Oid type_type = InvalidOid;  // type of the activity-type column

@@ -57,7 +57,7 @@ void scan_transition(Tuplestorestate* store, TupleDesc desc, F&& on_row) {
 Datum trigger_result() { return PointerGetDatum(nullptr); }
 
 // Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
-void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, std::map<std::string, LeadDelta>& deltas) {
+void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas) {
     if (deltas.empty()) return;
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
@@ -148,7 +148,7 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
         std::shared_ptr<CompiledModel> cm = get_model(model, true);
-        std::map<std::string, LeadDelta> deltas;
+        DeltaMap deltas;
         TupleDesc desc = RelationGetDescr(trig->tg_relation);
         RowLayout layout = activity_layout(*cm, desc, *cm->activity_matcher);
         ActivityMatch match;

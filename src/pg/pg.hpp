@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <type_traits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +40,13 @@ private:
 
 // Runs code that calls PostgreSQL: an ERROR raised inside becomes a PgError exception
 // instead of a longjmp across C++ frames. The callable must not own C++ resources itself.
-void pg_guard(const std::function<void()>& body);
+// Type-erased without std::function: no allocation per call on the per-row paths.
+void pg_guard_call(void (*invoke)(void*), void* body);
+template <class F>
+inline void pg_guard(F&& body) {
+    pg_guard_call([](void* b) { (*static_cast<std::remove_reference_t<F>*>(b))(); },
+                  const_cast<void*>(static_cast<const void*>(&body)));
+}
 
 // Runs body like pg_guard but reports a PostgreSQL error as its message instead of throwing;
 // nullopt when body succeeded. For checks that re-raise the error in their own words.

@@ -155,66 +155,44 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
                         const Datum* values, const bool* nulls, ActivityMatch& out) {
     out.rules.clear();
     if ((layout.lead && nulls[layout.lead - 1]) || nulls[layout.type - 1] || nulls[layout.time - 1]) return false;
-    char* key_c = nullptr;
-    char* type_c = nullptr;
-    pg_guard([&] {
-        if (layout.lead) key_c = key_to_cstring(values[layout.lead - 1], layout.key_type);
-        type_c = key_to_cstring(values[layout.type - 1], layout.type_type);
-    });
-    if (key_c) out.key.assign(key_c);
-    const std::vector<std::size_t>& candidates = cm.model->rules_for_type(type_c);
-    pg_guard([&] {
-        if (key_c) pfree(key_c);
-        pfree(type_c);
-    });
     out.time = to_core_time(values[layout.time - 1], layout.time_type);
-    if (candidates.empty()) return true;
     const auto& rules = cm.model->activity_rules();
-    bool any_condition = false;
-    for (std::size_t idx : candidates) {
-        if (rules[idx].condition.attribute.empty())
-            out.rules.push_back(rules[idx].id);
-        else
-            any_condition = true;
-    }
-    if (any_condition) {
-        // Evaluated in one guarded pass: conditions call PostgreSQL's own operators.
-        std::vector<std::int64_t>& hits = out.rules;
-        hits.reserve(hits.size() + candidates.size());
-        pg_guard([&] {
-            for (std::size_t idx : candidates) {
-                const ActivityRuleSpec& r = rules[idx];
-                if (r.condition.attribute.empty()) continue;
-                const CompiledCondition& c = matcher.conditions.at(r.id);
-                const int attno = layout.columns[c.column];
-                if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+    std::vector<std::int64_t>& hits = out.rules;
+    // One guarded pass per row: the text forms, then the conditions, which call
+    // PostgreSQL's own operators. Only trivially destructible locals live in here.
+    pg_guard([&] {
+        if (layout.lead) layout.key_text.write(values[layout.lead - 1], out.key);
+        layout.type_text.write(values[layout.type - 1], out.type);
+        const std::vector<std::size_t>& candidates = cm.model->rules_for_type(out.type);
+        for (std::size_t idx : candidates) {
+            const ActivityRuleSpec& r = rules[idx];
+            if (r.condition.attribute.empty()) {
+                hits.push_back(r.id);
+                continue;
             }
-        });
-    }
+            const CompiledCondition& c = matcher.conditions.at(r.id);
+            const int attno = layout.columns[c.column];
+            if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+        }
+    });
     return true;
 }
 
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
                         std::string& key_out) {
     FitFacts facts;
-    char* key_c = nullptr;
     const auto& rules = cm.model->fit_rules();
     facts.matches.reserve(rules.size());
     std::vector<std::int64_t>& hits = facts.matches;
+    key_out.clear();
     pg_guard([&] {
-        if (!nulls[layout.lead - 1]) key_c = key_to_cstring(values[layout.lead - 1], layout.key_type);
+        if (!nulls[layout.lead - 1]) layout.key_text.write(values[layout.lead - 1], key_out);
         for (const FitRuleSpec& r : rules) {
             const CompiledCondition& c = cm.fit_matcher->conditions.at(r.id);
             const int attno = layout.columns[c.column];
             if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
         }
     });
-    if (key_c) {
-        key_out.assign(key_c);
-        pg_guard([&] { pfree(key_c); });
-    } else {
-        key_out.clear();
-    }
     FitResult fr = compute_fit(*cm.model, facts.matches);
     facts.fit = fr.fit;
     facts.disqualified = fr.disqualified;
@@ -625,7 +603,7 @@ MicroPoints numeric_points(Datum d) {
 
 }  // namespace
 
-std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::string, LeadDelta>& deltas,
+std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& deltas,
                                                            Timestamp as_of, std::vector<StageChange>& stage_changes) {
     std::vector<std::string> slow;
     if (deltas.empty()) return slow;
@@ -708,6 +686,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
         };
         TupleTableSlot* updated = table_slot_create(rel, nullptr);
         const int natts = RelationGetDescr(rel)->natts;
+        const TextOutput key_out(key_type);
 
         for (ItemPointerData tid : tids) {
             TM_FailureData tmfd;
@@ -722,8 +701,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const std::map<std::s
                                        static_cast<int>(res))));
             slot_getallattrs(found);
             if (found->tts_isnull[col.lead - 1]) continue;
-            char* kc = key_to_cstring(found->tts_values[col.lead - 1], key_type);
-            key_text.assign(kc);
+            key_out.write(found->tts_values[col.lead - 1], key_text);
             auto dit = deltas.find(key_text);
             if (dit == deltas.end() || found->tts_isnull[col.summary - 1]) continue;
             const LeadDelta& delta = dit->second;

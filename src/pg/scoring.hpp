@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/engine.hpp"
@@ -19,6 +20,7 @@ struct FitFacts {
 
 struct ActivityMatch {
     std::string key;
+    std::string type;
     Timestamp time = 0;
     std::vector<std::int64_t> rules;
 };
@@ -73,6 +75,8 @@ struct LeadDelta {
     std::vector<Occurrence> removed;
 };
 
+using DeltaMap = std::unordered_map<std::string, LeadDelta>;
+
 // Stage changes that still need their history rows and notifications.
 struct StageChange {
     std::string key;
@@ -105,7 +109,7 @@ public:
     // The activity trigger's fast path: applies the deltas of keys whose state row exists and
     // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
     // Returns the keys left for the SQL path; appends stage changes to record.
-    std::vector<std::string> apply_deltas_directly(const std::map<std::string, LeadDelta>& deltas, Timestamp as_of,
+    std::vector<std::string> apply_deltas_directly(const DeltaMap& deltas, Timestamp as_of,
                                                    std::vector<StageChange>& stage_changes);
     void remove(const std::vector<std::string>& keys);
     void remove_absent_leads(const std::vector<std::string>* keys);
