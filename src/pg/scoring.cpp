@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 #include "core/decimal.hpp"
 #include "pg/scoring.hpp"
@@ -609,10 +610,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
     if (deltas.empty()) return slow;
     const Model& model = *cm_.model;
     const Oid key_type = cm_.tracking->key_type;
-    std::set<std::string> handled;
+    std::unordered_set<const LeadDelta*> handled;
     // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
     std::vector<Datum> key_values;
-    std::vector<ItemPointerData> tids;
     std::string key_text, failure, bytes;
     StoredState stored;
     std::optional<NewState> next;
@@ -663,8 +663,6 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         TupleTableSlot* found = table_slot_create(rel, nullptr);
         IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
         index_rescan(scan, &skey, 1, nullptr, 0);
-        while (index_getnext_slot(scan, ForwardScanDirection, found)) tids.push_back(found->tts_tid);
-        index_endscan(scan);
 
         // Executor state for index insertions, set up only when an update is not HOT.
         EState* estate = nullptr;
@@ -688,101 +686,117 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         const int natts = RelationGetDescr(rel)->natts;
         const TextOutput key_out(key_type);
 
-        for (ItemPointerData tid : tids) {
-            TM_FailureData tmfd;
-            TM_Result res = table_tuple_lock(rel, &tid, snapshot, found, GetCurrentCommandId(false),
-                                             LockTupleExclusive, LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-                                             &tmfd);
-            // A row deleted meanwhile is left to the SQL path, which sees the current truth.
-            if (res == TM_Deleted) continue;
-            if (res != TM_Ok)
-                ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                                errmsg("leadscore: could not lock the state row of a lead (result %d)",
-                                       static_cast<int>(res))));
-            slot_getallattrs(found);
-            if (found->tts_isnull[col.lead - 1]) continue;
-            key_out.write(found->tts_values[col.lead - 1], key_text);
-            auto dit = deltas.find(key_text);
-            if (dit == deltas.end() || found->tts_isnull[col.summary - 1]) continue;
-            const LeadDelta& delta = dit->second;
+        // Most rows have no concurrent writer: they are updated without a separate tuple lock.
+        const CommandId cid = GetCurrentCommandId(true);
+        while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+            for (bool locked = false;;) {
+                slot_getallattrs(found);
+                if (found->tts_isnull[col.lead - 1]) break;
+                key_out.write(found->tts_values[col.lead - 1], key_text);
+                auto dit = deltas.find(key_text);
+                if (dit == deltas.end() || found->tts_isnull[col.summary - 1]) break;
+                const LeadDelta& delta = dit->second;
 
-            bytea* b = DatumGetByteaPP(found->tts_values[col.summary - 1]);
-            stored = StoredState();
-            stored.key = key_text;
-            stored.initialized = true;
-            stored.fit = numeric_points(found->tts_values[col.fit - 1]);
-            stored.fit_disqualified = DatumGetBool(found->tts_values[col.fit_disqualified - 1]);
-            if (!found->tts_isnull[col.stage - 1]) stored.stage = TextDatumGetCString(found->tts_values[col.stage - 1]);
-            if (!found->tts_isnull[col.stage_since - 1])
-                stored.stage_since = static_cast<Timestamp>(DatumGetTimestampTz(found->tts_values[col.stage_since - 1]));
+                bytea* b = DatumGetByteaPP(found->tts_values[col.summary - 1]);
+                stored = StoredState();
+                stored.key = key_text;
+                stored.initialized = true;
+                stored.fit = numeric_points(found->tts_values[col.fit - 1]);
+                stored.fit_disqualified = DatumGetBool(found->tts_values[col.fit_disqualified - 1]);
+                const Datum* v = found->tts_values;
+                if (!found->tts_isnull[col.stage - 1]) stored.stage = TextDatumGetCString(v[col.stage - 1]);
+                if (!found->tts_isnull[col.stage_since - 1])
+                    stored.stage_since = static_cast<Timestamp>(DatumGetTimestampTz(v[col.stage_since - 1]));
 
-            // Scoring is C++ that reports problems by exception: keep it out of this PG_TRY frame.
-            next.reset();
-            failure.clear();
-            try {
-                stored.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
-                                                      VARSIZE_ANY_EXHDR(b));
-                bool consistent = true;
-                for (const Occurrence& o : delta.removed)
-                    if (!stored.summary.remove(o.rule_id, o.time)) consistent = false;
-                if (consistent) {
-                    for (const Occurrence& o : delta.added) stored.summary.add(o.rule_id, o.time);
-                    next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
-                                             stored.fit_disqualified, as_of, StageMode::Fresh);
+                // Scoring is C++ that reports problems by exception: keep it out of this PG_TRY frame.
+                next.reset();
+                failure.clear();
+                try {
+                    stored.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
+                                                          VARSIZE_ANY_EXHDR(b));
+                    bool consistent = true;
+                    for (const Occurrence& o : delta.removed)
+                        if (!stored.summary.remove(o.rule_id, o.time)) consistent = false;
+                    if (consistent) {
+                        for (const Occurrence& o : delta.added) stored.summary.add(o.rule_id, o.time);
+                        next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
+                                                 stored.fit_disqualified, as_of, StageMode::Fresh);
+                    }
+                } catch (const std::exception& e) {
+                    failure = e.what();
                 }
-            } catch (const std::exception& e) {
-                failure = e.what();
-            }
-            if (!failure.empty())
-                ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                                errmsg("leadscore: stored state of lead %s is unreadable: %s", key_text.c_str(),
-                                       failure.c_str())));
-            if (!next) continue;  // a summary without a deleted occurrence is rebuilt by the SQL path
-            const NewState& ns = *next;
+                if (!failure.empty())
+                    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                                    errmsg("leadscore: stored state of lead %s is unreadable: %s", key_text.c_str(),
+                                           failure.c_str())));
+                if (!next) break;  // a summary without a deleted occurrence is rebuilt by the SQL path
+                const NewState& ns = *next;
 
-            ExecClearTuple(updated);
-            memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
-            memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
-            auto set = [&](AttrNumber a, Datum v, bool isnull) {
-                updated->tts_values[a - 1] = v;
-                updated->tts_isnull[a - 1] = isnull;
-            };
-            set(col.score, points_datum(ns.result.score), false);
-            set(col.fit, points_datum(ns.result.fit), false);
-            set(col.engagement, points_datum(ns.result.engagement), false);
-            if (ns.result.stage)
-                set(col.stage,
-                    PointerGetDatum(cstring_to_text_with_len(ns.result.stage->data(),
-                                                             static_cast<int>(ns.result.stage->size()))),
-                    false);
-            else
-                set(col.stage, 0, true);
-            set(col.disqualified, BoolGetDatum(ns.result.disqualified), false);
-            set(col.fit_disqualified, BoolGetDatum(ns.fit_disqualified), false);
-            set(col.stage_since, ns.stage_since ? TimestampTzGetDatum(*ns.stage_since) : 0, !ns.stage_since);
-            set(col.scored_at, TimestampTzGetDatum(as_of), false);
-            set(col.next_change, ns.result.next_change ? TimestampTzGetDatum(*ns.result.next_change) : 0,
-                !ns.result.next_change);
-            bytes = ns.summary.serialize();
-            bytea* nb = static_cast<bytea*>(palloc(VARHDRSZ + bytes.size()));
-            SET_VARSIZE(nb, VARHDRSZ + bytes.size());
-            memcpy(VARDATA(nb), bytes.data(), bytes.size());
-            set(col.summary, PointerGetDatum(nb), false);
-            ExecStoreVirtualTuple(updated);
+                ExecClearTuple(updated);
+                memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
+                memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
+                auto set = [&](AttrNumber a, Datum v, bool isnull) {
+                    updated->tts_values[a - 1] = v;
+                    updated->tts_isnull[a - 1] = isnull;
+                };
+                set(col.score, points_datum(ns.result.score), false);
+                set(col.fit, points_datum(ns.result.fit), false);
+                set(col.engagement, points_datum(ns.result.engagement), false);
+                if (ns.result.stage)
+                    set(col.stage,
+                        PointerGetDatum(cstring_to_text_with_len(ns.result.stage->data(),
+                                                                 static_cast<int>(ns.result.stage->size()))),
+                        false);
+                else
+                    set(col.stage, 0, true);
+                set(col.disqualified, BoolGetDatum(ns.result.disqualified), false);
+                set(col.fit_disqualified, BoolGetDatum(ns.fit_disqualified), false);
+                set(col.stage_since, ns.stage_since ? TimestampTzGetDatum(*ns.stage_since) : 0, !ns.stage_since);
+                set(col.scored_at, TimestampTzGetDatum(as_of), false);
+                set(col.next_change, ns.result.next_change ? TimestampTzGetDatum(*ns.result.next_change) : 0,
+                    !ns.result.next_change);
+                bytes = ns.summary.serialize();
+                bytea* nb = static_cast<bytea*>(palloc(VARHDRSZ + bytes.size()));
+                SET_VARSIZE(nb, VARHDRSZ + bytes.size());
+                memcpy(VARDATA(nb), bytes.data(), bytes.size());
+                set(col.summary, PointerGetDatum(nb), false);
+                ExecStoreVirtualTuple(updated);
 
-            bool update_indexes = false;
-            ItemPointerData target = found->tts_tid;
-            simple_table_tuple_update(rel, &target, updated, snapshot, &update_indexes);
-            if (update_indexes) {
-                executor_state();
-                List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
-                list_free(recheck);
-                ResetPerTupleExprContext(estate);
+                bool update_indexes = false;
+                ItemPointerData target = found->tts_tid;
+                TM_FailureData tmfd;
+                LockTupleMode lockmode;
+                TM_Result res = table_tuple_update(rel, &target, updated, cid, snapshot, InvalidSnapshot, true, &tmfd,
+                                                   &lockmode, &update_indexes);
+                if (res == TM_Updated && !locked) {
+                    // Another transaction updated the row after our snapshot: lock its newest
+                    // version and start over from that.
+                    res = table_tuple_lock(rel, &target, snapshot, found, cid, LockTupleExclusive, LockWaitBlock,
+                                           TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+                    if (res == TM_Ok) {
+                        locked = true;
+                        continue;
+                    }
+                }
+                // A row deleted meanwhile is left to the SQL path, which sees the current truth.
+                if (res == TM_Deleted) break;
+                if (res != TM_Ok)
+                    ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                                    errmsg("leadscore: could not update the state row of lead %s (result %d)",
+                                           key_text.c_str(), static_cast<int>(res))));
+                if (update_indexes) {
+                    executor_state();
+                    List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
+                    list_free(recheck);
+                    ResetPerTupleExprContext(estate);
+                }
+                if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
+                                                                          ns.result.score});
+                handled.insert(&dit->second);
+                break;
             }
-            if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
-                                                                      ns.result.score});
-            handled.insert(key_text);
         }
+        index_endscan(scan);
 
         ExecDropSingleTupleTableSlot(found);
         ExecDropSingleTupleTableSlot(updated);
@@ -799,7 +813,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         CommandCounterIncrement();
     });
     for (const auto& [k, d] : deltas)
-        if (!handled.count(k)) slow.push_back(k);
+        if (!handled.count(&d)) slow.push_back(k);
     return slow;
 }
 
