@@ -32,9 +32,12 @@ namespace leadscore::pg {
 
 namespace {
 
-std::unordered_map<std::string, std::shared_ptr<CompiledModel>> g_cache;
+// Backend-lifetime objects are never destroyed: C++ static destructors run at exit in an
+// order that would let a cached model touch an already destroyed graveyard.
+std::unordered_map<std::string, std::shared_ptr<CompiledModel>>& g_cache =
+    *new std::unordered_map<std::string, std::shared_ptr<CompiledModel>>();
 // Relations whose change (rule edits, DDL on tracked tables) drops the cache.
-std::unordered_set<Oid> g_watched;
+std::unordered_set<Oid>& g_watched = *new std::unordered_set<Oid>();
 bool g_callbacks_registered = false;
 std::uint64_t g_generation = 0;
 
@@ -140,7 +143,7 @@ int find_attribute(TupleDesc desc, const std::string& name) {
 
 namespace {
 // Plans of dropped models are freed at the next safe point, not inside an invalidation callback.
-std::vector<SPIPlanPtr> g_plan_graveyard;
+std::vector<SPIPlanPtr>& g_plan_graveyard = *new std::vector<SPIPlanPtr>();
 
 void free_dropped_plans() {
     while (!g_plan_graveyard.empty()) {
@@ -191,6 +194,8 @@ void register_cache_callbacks() {
 }
 
 void invalidate_cache() { clear_cache(); }
+
+void watch_relation(Oid relid) { g_watched.insert(relid); }
 
 std::uint64_t cache_generation() { return g_generation; }
 

@@ -100,6 +100,8 @@ struct CompiledModel {
     std::vector<std::string> lists_used;
     // Prepared generic plans of this model's state statements, by SQL text.
     std::map<std::string, SPIPlanPtr> plans;
+    // The state table, resolved on first use (a change to it drops the cached model).
+    Oid state_relid = InvalidOid;
     // The state table's column numbers (in StateColumns order), resolved on first use.
     std::vector<std::int16_t> state_attnums;
     // Matchers for other row types (the aggregate over views and subqueries).
@@ -116,6 +118,8 @@ std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, cons
 // Names of all tracked models.
 std::vector<std::string> tracked_models();
 void invalidate_cache();
+// Drops the cached models whenever this relation changes.
+void watch_relation(Oid relid);
 // Changes whenever cached rules may be stale (rule edits committed elsewhere, DDL, aborts).
 std::uint64_t cache_generation();
 void register_cache_callbacks();

@@ -304,6 +304,10 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 
 StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
     table_ = "leadscore." + quote_ident(cm.tracking->state_table);
+    if (OidIsValid(cm.state_relid)) {
+        relid_ = cm.state_relid;
+        return;
+    }
     const std::string name = cm.tracking->state_table;
     pg_guard([&] {
         relid_ = get_relname_relid(name.c_str(), get_namespace_oid("leadscore", false));
@@ -312,6 +316,8 @@ StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
                             errmsg("leadscore: state table of model \"%s\" is missing", cm.tracking->model.c_str()),
                             errhint("Run leadscore.untrack() and leadscore.track() again.")));
     });
+    cm.state_relid = relid_;
+    watch_relation(relid_);
 }
 
 void StateStore::lock_keys(const std::vector<std::string>& keys) {
@@ -473,12 +479,13 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     MemoryContext scratch = nullptr;
     std::vector<Datum> args(12);
     std::vector<char> arg_nulls(12, ' ');
+    // Out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<Datum> keys(n), scores(n), fits(n), engs(n), stages(n), disq(n), fitdisq(n), since(n), next(n),
+        sums(n);
+    std::vector<bool> no_nulls(n, false), stage_nulls(n, false), since_nulls(n, false), next_nulls(n, false);
     pg_guard([&] {
         scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);
-        std::vector<Datum> keys(n), scores(n), fits(n), engs(n), stages(n), disq(n), fitdisq(n), since(n), next(n),
-            sums(n);
-        std::vector<bool> no_nulls(n, false), stage_nulls(n, false), since_nulls(n, false), next_nulls(n, false);
         for (std::size_t i = 0; i < n; i++) {
             const NewState& s = states[i];
             keys[i] = PointerGetDatum(cstring_to_text_with_len(s.key.data(), static_cast<int>(s.key.size())));
@@ -539,15 +546,43 @@ void StateStore::record_stage_changes(const std::vector<StageChange>& changes, T
         h_to.emplace_back(c.to);
         h_score.emplace_back(format_points(c.score));
     }
-    spi_exec("INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
-             "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3::text[], $4::text[], $5::text[], $6::numeric[]) "
-             "AS u(k, f, t, s)",
-             {{TEXTOID, t.model},
-              {TIMESTAMPTZOID, timestamp_text(as_of)},
-              {TEXTOID, text_array_literal(h_keys)},
-              {TEXTOID, text_array_literal(h_from)},
-              {TEXTOID, text_array_literal(h_to)},
-              {TEXTOID, text_array_literal(h_score)}});
+    SPIPlanPtr plan = cached_plan(
+        cm_,
+        "INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
+        "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3, $4, $5, $6) AS u(k, f, t, s)",
+        {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID});
+    const std::size_t n = changes.size();
+    std::vector<Datum> args(6);
+    std::vector<char> arg_nulls(6, ' ');
+    MemoryContext scratch = nullptr;
+    // Out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<Datum> keys(n), from(n), to(n), scores(n);
+    std::vector<bool> no_nulls(n, false), from_nulls(n, false), to_nulls(n, false);
+    pg_guard([&] {
+        scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore history", ALLOCSET_SMALL_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+        for (std::size_t i = 0; i < n; i++) {
+            keys[i] = text_datum(*h_keys[i]);
+            if (h_from[i])
+                from[i] = text_datum(*h_from[i]);
+            else
+                from_nulls[i] = true;
+            if (h_to[i])
+                to[i] = text_datum(*h_to[i]);
+            else
+                to_nulls[i] = true;
+            scores[i] = points_datum(changes[i].score);
+        }
+        args[0] = text_datum(t.model);
+        args[1] = TimestampTzGetDatum(as_of);
+        args[2] = build_array(TEXTOID, keys, no_nulls);
+        args[3] = build_array(TEXTOID, from, from_nulls);
+        args[4] = build_array(TEXTOID, to, to_nulls);
+        args[5] = build_array(NUMERICOID, scores, no_nulls);
+        MemoryContextSwitchTo(old);
+    });
+    spi_exec_plan(plan, args, arg_nulls);
+    pg_guard([&] { MemoryContextDelete(scratch); });
     if (!notify) return;
     const std::string when = json_string(timestamp_text(as_of));
     for (std::size_t i = 0; i < h_keys.size(); i++) {
