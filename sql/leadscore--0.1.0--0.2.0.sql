@@ -10,7 +10,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT state_table FROM leadscore.tracking LOOP
         EXECUTE format('DROP INDEX IF EXISTS leadscore.%I', t.state_table || '_due');
-        EXECUTE format('ALTER TABLE leadscore.%I SET (fillfactor = 75)', t.state_table);
+        EXECUTE format('ALTER TABLE leadscore.%I SET (fillfactor = 90)', t.state_table);
     END LOOP;
 END
 $upgrade$;

@@ -327,7 +327,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
         // No index but the key, and room on each page: live updates stay HOT (no index
         // writes); refresh() finds due rows with a sequential scan instead.
         spi_exec("CREATE TABLE " + qualified + " (lead " + key_type_name + " PRIMARY KEY, CHECK (model = " +
-                     quote_literal(model) + ")) INHERITS (leadscore.lead_state) WITH (fillfactor = 75)",
+                     quote_literal(model) + ")) INHERITS (leadscore.lead_state) WITH (fillfactor = 90)",
                  {});
         spi_exec("COMMENT ON TABLE " + qualified + " IS " +
                      quote_literal("leadscore per-lead state of model " + model + " (managed by leadscore.track)"),
