@@ -392,9 +392,37 @@ SELECT bool_and(s.score = leadscore.score('sc_refresh', s.lead_id::int, s.scored
   FROM leadscore.lead_score s WHERE s.model = 'sc_refresh';
 
 -- ===========================================================================
+-- Huge statements apply their occurrences in batches (leadscore.batch_occurrences)
+-- ===========================================================================
+INSERT INTO leadscore.model (name, score_min, score_max) VALUES ('sc_batch', 0, 1000);
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points, max_count) VALUES
+    (2901, 'sc_batch', 'open', 'open', 3, 4),
+    (2902, 'sc_batch', 'demo', 'demo', 40, NULL);
+CREATE TABLE sc.batch_acts (lead_id int, type text, occurred_at timestamptz);
+CREATE INDEX ON sc.batch_acts (lead_id);
+SELECT leadscore.track('sc_batch', 'sc.batch_acts', 'lead_id', 'type', 'occurred_at');
+SHOW leadscore.batch_occurrences;
+SET leadscore.batch_occurrences = 3;
+INSERT INTO sc.batch_acts
+SELECT 1 + g % 5, CASE WHEN g % 7 = 0 THEN 'demo' ELSE 'open' END, timestamptz '2024-03-01 00:00+00' + g * interval '1 hour'
+  FROM generate_series(1, 40) AS g;
+UPDATE sc.batch_acts SET type = 'demo' WHERE lead_id = 2 AND type = 'open';
+DELETE FROM sc.batch_acts WHERE lead_id = 3 AND occurred_at < '2024-03-02';
+-- every lead has state now: several in-place updates of the same rows in one statement
+SET leadscore.batch_occurrences = 2;
+INSERT INTO sc.batch_acts
+SELECT 1 + g % 5, CASE WHEN g % 3 = 0 THEN 'demo' ELSE 'open' END, timestamptz '2024-04-01 00:00+00' + g * interval '1 hour'
+  FROM generate_series(1, 20) AS g;
+RESET leadscore.batch_occurrences;
+SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'sc_batch' ORDER BY lead_id;
+SELECT bool_and(s.score = leadscore.score('sc_batch', s.lead_id::int, s.scored_at)) AS exact
+  FROM leadscore.lead_score s WHERE s.model = 'sc_batch';
+SET leadscore.batch_occurrences = 0;  -- out of range
+
+-- ===========================================================================
 -- Clean up
 -- ===========================================================================
-SELECT leadscore.untrack(m) FROM unnest(ARRAY['sc_seed', 'sc_time', 'sc_fit', 'sc_ops', 'sc_refresh']) AS m;
+SELECT leadscore.untrack(m) FROM unnest(ARRAY['sc_seed', 'sc_time', 'sc_fit', 'sc_ops', 'sc_refresh', 'sc_batch']) AS m;
 SELECT count(*) AS state_rows FROM leadscore.lead_score WHERE model LIKE 'sc\_%';
 SELECT count(*) AS history_rows FROM leadscore.stage_change WHERE model LIKE 'sc\_%';
 DELETE FROM leadscore.list_entry WHERE list IN ('sc_titles', 'sc_domains');

@@ -1,9 +1,11 @@
 // The triggers that keep stored scores current in the transaction that changed the data.
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "core/decimal.hpp"
 #include "pg/scoring.hpp"
+#include "pg/settings.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -56,8 +58,13 @@ void scan_transition(Tuplestorestate* store, TupleDesc desc, F&& on_row) {
 
 Datum trigger_result() { return PointerGetDatum(nullptr); }
 
+
 // Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
-void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas) {
+// Leads rebuilt from raw rows: those rows already hold the whole statement, so the
+// statement's later occurrences of these leads must not be applied again.
+using KeySet = std::unordered_set<std::string>;
+
+void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, KeySet& rebuilt) {
     if (deltas.empty()) return;
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
@@ -101,6 +108,7 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas) 
         if (!consistent) rebuild.push_back(s.key);
     }
     rebuilding.insert(rebuild.begin(), rebuild.end());
+    rebuilt.insert(rebuild.begin(), rebuild.end());
     std::map<std::string, Summary> fresh;
     collect_activities(*cm, &rebuild, fresh);
     std::map<std::string, FitFacts> fits;
@@ -152,13 +160,24 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         TupleDesc desc = RelationGetDescr(trig->tg_relation);
         RowLayout layout = activity_layout(*cm, desc, *cm->activity_matcher);
         ActivityMatch match;
+        std::size_t pending = 0;
+        bool flushed = false;
+        KeySet rebuilt;
         auto collect = [&](Tuplestorestate* ts, bool adding) {
             scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
                 if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
-                if (match.rules.empty()) return;
+                if (match.rules.empty() || (flushed && rebuilt.count(match.key))) return;
                 LeadDelta& d = deltas[match.key];
                 for (std::int64_t id : match.rules)
                     (adding ? d.added : d.removed).push_back(Occurrence{id, match.time});
+                pending += match.rules.size();
+                // Memory stays bounded on huge statements: apply what we have and go on.
+                if (pending >= static_cast<std::size_t>(batch_occurrences)) {
+                    apply_activity_deltas(cm, deltas, rebuilt);
+                    deltas.clear();
+                    pending = 0;
+                    flushed = true;
+                }
             });
         };
         if (TRIGGER_FIRED_BY_DELETE(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
@@ -167,9 +186,10 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
             collect(trig->tg_newtable, true);
         if (deltas.empty()) return trigger_result();
         StateStore(*cm).lock_for_write();
-        // Rules committed by another session before our lock: match again with them.
-        if (cache_generation() != generation && attempt < 3) continue;
-        apply_activity_deltas(cm, deltas);
+        // Rules committed by another session before our lock: match again with them (not
+        // once some deltas are applied, which holding our lock made safe to do).
+        if (cache_generation() != generation && attempt < 3 && !flushed) continue;
+        apply_activity_deltas(cm, deltas, rebuilt);
         return trigger_result();
     }
 }

@@ -1,9 +1,24 @@
 #include "pg/catalog.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
+#include "utils/guc.h"
+
 PG_MODULE_MAGIC;
 
 void _PG_init(void);
 
-void _PG_init(void) { leadscore::pg::register_cache_callbacks(); }
+void _PG_init(void) {
+    DefineCustomIntVariable(
+        "leadscore.batch_occurrences",
+        "Matched activity occurrences a statement gathers before it applies them to stored state.",
+        "Bounds the memory of huge statements (16 bytes per occurrence); smaller values apply more often.",
+        &leadscore::pg::batch_occurrences, 1 << 20, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    MarkGUCPrefixReserved("leadscore");
+    leadscore::pg::register_cache_callbacks();
+}
+}
+
+namespace leadscore::pg {
+int batch_occurrences = 1 << 20;
 }
