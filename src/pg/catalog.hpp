@@ -85,6 +85,17 @@ struct RowLayout {
     std::vector<int> columns;  // attno of each Matcher column
 };
 
+// How the fast path turns key text into key Datums and compares keys in the state index.
+struct StateKeyInfo {
+    bool ready = false;
+    FmgrInfo input{};
+    Oid ioparam = InvalidOid;
+    std::int16_t typlen = 0;
+    bool byval = false;
+    char align = 'i';
+    Oid eq_proc = InvalidOid;
+};
+
 struct CompiledModel {
     CompiledModel() = default;
     ~CompiledModel();
@@ -102,6 +113,7 @@ struct CompiledModel {
     std::map<std::string, SPIPlanPtr> plans;
     // The state table, resolved on first use (a change to it drops the cached model).
     Oid state_relid = InvalidOid;
+    StateKeyInfo state_key;
     // The state table's column numbers (in StateColumns order), resolved on first use.
     std::vector<std::int16_t> state_attnums;
     // Matchers for other row types (the aggregate over views and subqueries).

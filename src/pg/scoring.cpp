@@ -666,30 +666,32 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
 
         // The key array in the index's own ordering: the scan returns rows in key order, the
         // same order every other writer locks them in.
-        Oid input_fn, ioparam;
-        getTypeInputInfo(key_type, &input_fn, &ioparam);
-        int16 typlen;
-        bool typbyval;
-        char typalign;
-        get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+        StateKeyInfo& ki = cm_.state_key;
+        if (!ki.ready) {
+            Oid input_fn;
+            getTypeInputInfo(key_type, &input_fn, &ki.ioparam);
+            fmgr_info_cxt(input_fn, &ki.input, cm_.context ? cm_.context : TopMemoryContext);
+            get_typlenbyvalalign(key_type, &ki.typlen, &ki.byval, &ki.align);
+            const Oid opcintype = index->rd_opcintype[0];
+            const Oid eq = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype, BTEqualStrategyNumber);
+            if (!OidIsValid(eq))
+                elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
+            ki.eq_proc = get_opcode(eq);
+            ki.ready = true;
+        }
         key_values.reserve(deltas.size());
         for (const auto& [k, d] : deltas)
-            key_values.push_back(OidInputFunctionCall(input_fn, const_cast<char*>(k.c_str()), ioparam, -1));
+            key_values.push_back(InputFunctionCall(&ki.input, const_cast<char*>(k.c_str()), ki.ioparam, -1));
         ArrayType* key_array = key_values.size() == 1 ? nullptr
                                : construct_array(key_values.data(), static_cast<int>(key_values.size()),
-                                                 key_type, typlen, typbyval, typalign);
-        const Oid opfamily = index->rd_opfamily[0];
-        const Oid opcintype = index->rd_opcintype[0];
-        const Oid eq = get_opfamily_member(opfamily, opcintype, opcintype, BTEqualStrategyNumber);
-        if (!OidIsValid(eq))
-            elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
+                                                 key_type, ki.typlen, ki.byval, ki.align);
         ScanKeyData skey;
         if (key_values.size() == 1)
             ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid, index->rd_indcollation[0],
-                                   get_opcode(eq), key_values[0]);
+                                   ki.eq_proc, key_values[0]);
         else
             ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type,
-                                   index->rd_indcollation[0], get_opcode(eq), PointerGetDatum(key_array));
+                                   index->rd_indcollation[0], ki.eq_proc, PointerGetDatum(key_array));
 
         // Rows written earlier in this transaction, and by transactions that committed while
         // we waited for the per-lead locks, are seen.
