@@ -1,0 +1,54 @@
+-- leadscore demo model "demo" for the CRM of demo/generate.sql: every rule kind, four stages,
+-- tracked on crm.activity and crm.lead.  psql -X -f demo/model.sql
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS leadscore;
+SELECT leadscore.untrack('demo') FROM leadscore.tracking WHERE model = 'demo' \gset
+DELETE FROM leadscore.model WHERE name = 'demo';
+DELETE FROM leadscore.list_entry WHERE list = 'demo_competitors';
+
+INSERT INTO leadscore.model (name, score_min, score_max, description)
+VALUES ('demo', 0, 100, 'Demo model: engagement plus fit, clamped to 0..100');
+
+INSERT INTO leadscore.list_entry (list, value) VALUES ('demo_competitors', 'rivalscore.example');
+
+INSERT INTO leadscore.activity_rule
+    (model, name, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life, disqualify)
+VALUES
+ ('demo', 'newsletter sign-up', 'newsletter',    NULL,  NULL,   NULL,              5, true,  NULL, NULL, NULL,       NULL,      false),
+ ('demo', 'e-mail open',        'email_open',    NULL,  NULL,   NULL,              1, false, NULL, 10,   '90 days',  NULL,      false),
+ ('demo', 'e-mail click',       'email_click',   NULL,  NULL,   NULL,              3, false, NULL, 15,   '90 days',  NULL,      false),
+ ('demo', 'pricing page',       'page_view',     'url', '=',    '{/pricing}',     10, false, 3,    NULL, NULL,       '30 days', false),
+ ('demo', 'product pages',      'page_view',     'url', 'like', '{/product%}',     2, false, 5,    NULL, '60 days',  NULL,      false),
+ ('demo', 'docs reader',        'page_view',     'url', '=',    '{/docs}',         2, false, 3,    NULL, NULL,       '45 days', false),
+ ('demo', 'careers page',       'page_view',     'url', '=',    '{/careers}',     -5, true,  NULL, NULL, NULL,       NULL,      false),
+ ('demo', 'e-book download',    'ebook',         NULL,  NULL,   NULL,              6, false, 3,    NULL, '180 days', NULL,      false),
+ ('demo', 'case study',         'case_study',    NULL,  NULL,   NULL,              8, false, 2,    NULL, '180 days', NULL,      false),
+ ('demo', 'webinar attended',   'webinar',       NULL,  NULL,   NULL,             10, false, NULL, 20,   NULL,       '60 days', false),
+ ('demo', 'demo request',       'demo_request',  NULL,  NULL,   NULL,             30, true,  NULL, NULL, NULL,       '90 days', false),
+ ('demo', 'trial sign-up',      'trial_signup',  NULL,  NULL,   NULL,             25, true,  NULL, NULL, '120 days', NULL,      false),
+ ('demo', 'contact sales',      'contact_sales', NULL,  NULL,   NULL,             20, false, 2,    NULL, '60 days',  NULL,      false),
+ ('demo', 'hard bounce',        'bounce',        NULL,  NULL,   NULL,            -10, true,  NULL, NULL, NULL,       NULL,      false),
+ ('demo', 'unsubscribed',       'unsubscribe',   NULL,  NULL,   NULL,            -15, true,  NULL, NULL, NULL,       NULL,      false);
+
+INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
+ ('demo', 'C-level',           'title',           'in',             '{CEO,CTO,CFO}',             15, false),
+ ('demo', 'VP or head',        'title',           '~*',             '{^(vp|head)\y}',             12, false),
+ ('demo', 'manager',           'title',           'like',           '{%Manager}',                  5, false),
+ ('demo', 'student or intern', 'title',           'in',             '{Student,Intern}',          -20, false),
+ ('demo', 'target industry',   'industry',        'in',             '{software,finance}',          8, false),
+ ('demo', 'mid-size company',  'employees',       'between',        '{50,5000}',                   8, false),
+ ('demo', 'revenue 10M+',      'revenue',         '>=',             '{10000000}',                  4, false),
+ ('demo', 'core country',      'country',         'in',             '{US,DE,GB,NL}',               3, false),
+ ('demo', 'free-mail address', 'email',           'domain in list', '{free_email_domains}',      -10, false),
+ ('demo', 'uses a competitor', 'uses_competitor', 'is not null',    NULL,                          4, false),
+ ('demo', 'competitor',        'email',           'domain in list', '{demo_competitors}',          0, true);
+
+INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, sticky) VALUES
+ ('demo', 'Subscriber', 0,  NULL, NULL, false),
+ ('demo', 'Lead',       25, NULL, NULL, false),
+ ('demo', 'MQL',        50, NULL, 20,   false),
+ ('demo', 'SQL',        70, 15,   NULL, true);
+
+SELECT leadscore.track('demo', 'crm.activity', 'lead_id', 'type', 'occurred_at',
+                       leads => 'crm.lead', lead_key => 'id') AS leads_scored;
