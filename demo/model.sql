@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS leadscore;
-SELECT leadscore.untrack('demo') FROM leadscore.tracking WHERE model = 'demo' \gset
+SELECT count(leadscore.untrack(model)) AS untracked FROM leadscore.tracking WHERE model = 'demo' \gset
 DELETE FROM leadscore.model WHERE name = 'demo';
 DELETE FROM leadscore.list_entry WHERE list = 'demo_competitors';
 
