@@ -405,14 +405,15 @@ SHOW leadscore.batch_occurrences;
 SET leadscore.batch_occurrences = 3;
 INSERT INTO sc.batch_acts
 SELECT 1 + g % 5, CASE WHEN g % 7 = 0 THEN 'demo' ELSE 'open' END, timestamptz '2024-03-01 00:00+00' + g * interval '1 hour'
-  FROM generate_series(1, 40) AS g;
+  FROM generate_series(1, 200) AS g;
 UPDATE sc.batch_acts SET type = 'demo' WHERE lead_id = 2 AND type = 'open';
 DELETE FROM sc.batch_acts WHERE lead_id = 3 AND occurred_at < '2024-03-02';
 -- every lead has state now: several in-place updates of the same rows in one statement
+-- (a batch is applied at max(setting, 8 per lead) = 40 occurrences here)
 SET leadscore.batch_occurrences = 2;
 INSERT INTO sc.batch_acts
 SELECT 1 + g % 5, CASE WHEN g % 3 = 0 THEN 'demo' ELSE 'open' END, timestamptz '2024-04-01 00:00+00' + g * interval '1 hour'
-  FROM generate_series(1, 20) AS g;
+  FROM generate_series(1, 100) AS g;
 RESET leadscore.batch_occurrences;
 SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'sc_batch' ORDER BY lead_id;
 SELECT bool_and(s.score = leadscore.score('sc_batch', s.lead_id::int, s.scored_at)) AS exact

@@ -1,3 +1,4 @@
+#include <algorithm>
 // The triggers that keep stored scores current in the transaction that changed the data.
 #include <map>
 #include <set>
@@ -171,8 +172,9 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
                 for (std::int64_t id : match.rules)
                     (adding ? d.added : d.removed).push_back(Occurrence{id, match.time});
                 pending += match.rules.size();
-                // Memory stays bounded on huge statements: apply what we have and go on.
-                if (pending >= static_cast<std::size_t>(batch_occurrences)) {
+                // Memory stays bounded by the statement's leads, not its rows: once the
+                // occurrences outnumber a few per lead (and the setting), apply and go on.
+                if (pending >= std::max(static_cast<std::size_t>(batch_occurrences), 8 * deltas.size())) {
                     apply_activity_deltas(cm, deltas, rebuilt);
                     deltas.clear();
                     pending = 0;

@@ -12,13 +12,14 @@ void _PG_init(void) {
     DefineCustomIntVariable(
         "leadscore.batch_occurrences",
         "Matched activity occurrences a statement gathers before it applies them to stored state.",
-        "Bounds the memory of huge statements (16 bytes per occurrence); smaller values apply more often.",
-        &leadscore::pg::batch_occurrences, 1 << 20, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+        "At least this many, and at least 8 per distinct lead gathered: memory is bounded by the statement's "
+        "leads, not its rows (16 bytes per occurrence).",
+        &leadscore::pg::batch_occurrences, 1 << 18, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("leadscore");
     leadscore::pg::register_cache_callbacks();
 }
 }
 
 namespace leadscore::pg {
-int batch_occurrences = 1 << 20;
+int batch_occurrences = 1 << 18;
 }
