@@ -73,7 +73,7 @@ INSERT INTO leadscore.list_entry (list, value) VALUES ('competitor_domains', 'co
 
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
  ('demo', 'C-level',            'title',     '~*',             '{^(ceo|cto|cfo)$}',         20, false),
- ('demo', 'VP or head',         'title',     '~*',             '{^(vp|head)\y}',             15, false),
+ ('demo', 'VP or head',         'title',     '~*',             ARRAY['^(vp|head)\y'],             15, false),
  ('demo', 'target industry',    'industry',  'in',             '{software,finance}',         10, false),
  ('demo', 'mid-size company',   'employees', 'between',        '{50,2000}',                  10, false),
  ('demo', 'student',            'title',     'in',             '{Student,Intern}',          -30, false),

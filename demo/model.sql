@@ -33,7 +33,7 @@ VALUES
 
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
  ('demo', 'C-level',           'title',           'in',             '{CEO,CTO,CFO}',             15, false),
- ('demo', 'VP or head',        'title',           '~*',             '{^(vp|head)\y}',             12, false),
+ ('demo', 'VP or head',        'title',           '~*',             ARRAY['^(vp|head)\y'],             12, false),
  ('demo', 'manager',           'title',           'like',           '{%Manager}',                  5, false),
  ('demo', 'student or intern', 'title',           'in',             '{Student,Intern}',          -20, false),
  ('demo', 'target industry',   'industry',        'in',             '{software,finance}',          8, false),

@@ -69,61 +69,115 @@ void check_model(EngagementAggState* state, const std::string& model) {
 
 }  // namespace
 
+namespace {
+
+// Lookups shared by every group of one aggregate call site (kept in fn_extra), so a row
+// costs one deform and one match: no name lookups, no per-row allocations.
+struct CallSiteCache {
+    std::string model;
+    std::uint64_t generation = 0;
+    std::shared_ptr<CompiledModel> cm;
+    const Matcher* matcher = nullptr;
+    std::optional<RowLayout> layout;
+    Oid row_type = InvalidOid;
+    std::int32_t row_typmod = -1;
+    TupleDesc desc = nullptr;  // a copy in fn_mcxt
+    bool argument_checked = false;
+    std::vector<Datum> values;
+    std::vector<char> nulls;
+    ActivityMatch match;
+};
+
+void delete_call_site_cache(void* arg) { delete static_cast<CallSiteCache*>(arg); }
+
+CallSiteCache& call_site_cache(FunctionCallInfo fcinfo) {
+    if (fcinfo->flinfo->fn_extra) return *static_cast<CallSiteCache*>(fcinfo->flinfo->fn_extra);
+    CallSiteCache* cache = new CallSiteCache();
+    try {
+        pg_guard([&] {
+            MemoryContextCallback* cb = static_cast<MemoryContextCallback*>(
+                MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(MemoryContextCallback)));
+            cb->func = delete_call_site_cache;
+            cb->arg = cache;
+            MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, cb);
+        });
+    } catch (...) {
+        delete cache;
+        throw;
+    }
+    fcinfo->flinfo->fn_extra = cache;
+    return *cache;
+}
+
+}  // namespace
+
 LEADSCORE_FUNCTION(leadscore_engagement_transition) {
     MemoryContext aggcontext = aggregate_context(fcinfo, "leadscore.engagement_transition");
     EngagementAggState* state = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
     if (!state) state = new_state(aggcontext);
     if (PG_ARGISNULL(1)) raise(sqlstate::kInvalidParameterValue, "leadscore.engagement_score: model must not be NULL");
     if (PG_ARGISNULL(2)) PG_RETURN_POINTER(state);
-    const std::string model = text_to_string(PG_GETARG_DATUM(1));
-    check_model(state, model);
-    if (!PG_ARGISNULL(3)) {
-        const Timestamp as_of = PG_GETARG_TIMESTAMPTZ(3);
-        if (!state->as_of) state->as_of = as_of;
-    }
-    if (!state->cm) state->cm = get_model(model, true);
+    CallSiteCache& cache = call_site_cache(fcinfo);
 
+    const char* model_data = nullptr;
+    std::size_t model_len = 0;
     HeapTupleHeader header = nullptr;
-    TupleDesc desc = nullptr;
-    Oid type_id = InvalidOid;
-    std::int32_t typmod = -1;
-    Oid arg_type = get_fn_expr_argtype(fcinfo->flinfo, 2);
     pg_guard([&] {
-        if (!type_is_rowtype(arg_type))
-            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                            errmsg("leadscore.engagement_score: the activity argument must be a whole row"),
-                            errhint("Pass the table alias, e.g. engagement_score('model', a, now()) FROM activities a.")));
-        header = PG_GETARG_HEAPTUPLEHEADER(2);
-        type_id = HeapTupleHeaderGetTypeId(header);
-        typmod = HeapTupleHeaderGetTypMod(header);
-        desc = lookup_rowtype_tupdesc(type_id, typmod);
-    });
-    std::vector<Datum> values(desc->natts);
-    std::vector<char> null_buf(desc->natts);
-    bool* nulls = reinterpret_cast<bool*>(null_buf.data());
-    try {
-        if (!state->matcher || state->row_type != type_id || state->row_typmod != typmod) {
-            state->matcher = &matcher_for_rowtype(*state->cm, desc, type_id, typmod);
-            state->layout = activity_layout(*state->cm, desc, *state->matcher, false);
-            state->row_type = type_id;
-            state->row_typmod = typmod;
+        text* t = PG_GETARG_TEXT_PP(1);
+        model_data = VARDATA_ANY(t);
+        model_len = VARSIZE_ANY_EXHDR(t);
+        if (!cache.argument_checked) {
+            Oid arg_type = get_fn_expr_argtype(fcinfo->flinfo, 2);
+            if (!type_is_rowtype(arg_type))
+                ereport(ERROR,
+                        (errcode(ERRCODE_DATATYPE_MISMATCH),
+                         errmsg("leadscore.engagement_score: the activity argument must be a whole row"),
+                         errhint("Pass the table alias, e.g. engagement_score('model', a, now()) FROM activities a.")));
+            cache.argument_checked = true;
         }
-        pg_guard([&] {
-            HeapTupleData tuple;
-            tuple.t_len = HeapTupleHeaderGetDatumLength(header);
-            ItemPointerSetInvalid(&tuple.t_self);
-            tuple.t_tableOid = InvalidOid;
-            tuple.t_data = header;
-            heap_deform_tuple(&tuple, desc, values.data(), nulls);
-        });
-        ActivityMatch match;
-        if (match_activity_row(*state->cm, *state->matcher, *state->layout, values.data(), nulls, match))
-            for (std::int64_t id : match.rules) state->summary.add(id, match.time);
-    } catch (...) {
-        ReleaseTupleDesc(desc);
-        throw;
+        header = PG_GETARG_HEAPTUPLEHEADER(2);
+    });
+    if (cache.model.size() != model_len || cache.model.compare(0, model_len, model_data, model_len) != 0 ||
+        cache.generation != cache_generation()) {
+        cache.model.assign(model_data, model_len);
+        cache.cm = get_model(cache.model, true);
+        cache.generation = cache_generation();
+        cache.matcher = nullptr;
     }
-    ReleaseTupleDesc(desc);
+    check_model(state, cache.model);
+    if (!PG_ARGISNULL(3) && !state->as_of) state->as_of = PG_GETARG_TIMESTAMPTZ(3);
+    if (!state->cm) state->cm = cache.cm;
+
+    const Oid type_id = HeapTupleHeaderGetTypeId(header);
+    const std::int32_t typmod = HeapTupleHeaderGetTypMod(header);
+    if (!cache.matcher || cache.row_type != type_id || cache.row_typmod != typmod) {
+        TupleDesc desc = nullptr;
+        pg_guard([&] {
+            TupleDesc shared = lookup_rowtype_tupdesc(type_id, typmod);
+            MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+            desc = CreateTupleDescCopy(shared);
+            MemoryContextSwitchTo(old);
+            ReleaseTupleDesc(shared);
+        });
+        cache.matcher = &matcher_for_rowtype(*cache.cm, desc, type_id, typmod);
+        cache.layout = activity_layout(*cache.cm, desc, *cache.matcher, false);
+        cache.desc = desc;
+        cache.row_type = type_id;
+        cache.row_typmod = typmod;
+        cache.values.assign(desc->natts, 0);
+        cache.nulls.assign(desc->natts, 0);
+    }
+    bool* nulls = reinterpret_cast<bool*>(cache.nulls.data());
+    pg_guard([&] {
+        HeapTupleData tuple;
+        tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+        ItemPointerSetInvalid(&tuple.t_self);
+        tuple.t_tableOid = InvalidOid;
+        tuple.t_data = header;
+        heap_deform_tuple(&tuple, cache.desc, cache.values.data(), nulls);
+    });
+    if (match_activity_row(*cache.cm, *cache.matcher, *cache.layout, cache.values.data(), nulls, cache.match))
+        for (std::int64_t id : cache.match.rules) state->summary.add(id, cache.match.time);
     PG_RETURN_POINTER(state);
 }
 

@@ -1,0 +1,143 @@
+-- The peers leadscore is compared with: what a DBA would write by hand for the demo model
+-- (demo/model.sql), with the same rules and the same results.
+--   peer.act_plain  no trigger: the physical limit of ingest
+--   peer.act_row    PL/pgSQL FOR EACH ROW trigger keeping peer.score_row current
+--   peer.act_stmt   PL/pgSQL statement trigger with a transition table keeping peer.score_stmt current
+--   peer.scores_all()  recompute on read: one GROUP BY over activities joined to the rules
+-- Every peer reads the same rule rows (a copy of the model's activity rules); the fit rules
+-- and stage thresholds of the demo model are written out in SQL, as a DBA would.
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+SET timezone = 'UTC';
+DROP SCHEMA IF EXISTS peer CASCADE;
+CREATE SCHEMA peer;
+
+CREATE TABLE peer.rule AS
+SELECT id, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life,
+       disqualify
+  FROM leadscore.activity_rule WHERE model = 'demo' AND enabled;
+CREATE INDEX ON peer.rule (activity_type);
+ANALYZE peer.rule;
+
+-- Fit: the demo model's fit rules, written out.
+CREATE TABLE peer.lead_fit AS
+SELECT l.id AS lead_id,
+       (CASE WHEN l.title IN ('CEO','CTO','CFO') THEN 15 ELSE 0 END
+      + CASE WHEN l.title ~* '^(vp|head)\y' THEN 12 ELSE 0 END
+      + CASE WHEN l.title LIKE '%Manager' THEN 5 ELSE 0 END
+      + CASE WHEN l.title IN ('Student','Intern') THEN -20 ELSE 0 END
+      + CASE WHEN l.industry IN ('software','finance') THEN 8 ELSE 0 END
+      + CASE WHEN l.employees BETWEEN 50 AND 5000 THEN 8 ELSE 0 END
+      + CASE WHEN l.revenue >= 10000000 THEN 4 ELSE 0 END
+      + CASE WHEN l.country IN ('US','DE','GB','NL') THEN 3 ELSE 0 END
+      + CASE WHEN lower(split_part(l.email, '@', 2)) IN (SELECT lower(value) FROM leadscore.list_entry
+                                                          WHERE list = 'free_email_domains') THEN -10 ELSE 0 END
+      + CASE WHEN l.uses_competitor IS NOT NULL THEN 4 ELSE 0 END)::numeric AS fit,
+       lower(split_part(l.email, '@', 2)) = 'rivalscore.example' AS fit_dq
+  FROM crm.lead l;
+ALTER TABLE peer.lead_fit ADD PRIMARY KEY (lead_id);
+
+-- Final score and stage from fit and engagement (demo model: clamp 0..100, four stages).
+CREATE FUNCTION peer.finish(fit numeric, engagement numeric, dq boolean, OUT score numeric, OUT stage text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT s, CASE WHEN dq THEN 'disqualified'
+                   WHEN s >= 70 AND fit >= 15 THEN 'SQL'
+                   WHEN s >= 50 AND engagement >= 20 THEN 'MQL'
+                   WHEN s >= 25 THEN 'Lead'
+                   WHEN s >= 0 THEN 'Subscriber' END
+      FROM (SELECT greatest(0, least(100, fit + engagement)) AS s) AS c
+$$;
+
+-- Scores as of a time from the raw activity rows of one activity table: peer.<fname>(leads)
+-- for some leads (index scans), peer.<fname>_all() for every lead. Generated per table so that
+-- each function's SQL is static, as a DBA would write it.
+CREATE FUNCTION peer.make_scores(tab regclass, fname text) RETURNS void LANGUAGE plpgsql AS $make$
+DECLARE
+    body text := $b$
+WITH occ AS (
+    SELECT a.lead_id, r.id, r.points, r.max_points, r.half_life, r.disqualify, a.occurred_at AS t,
+           CASE WHEN r.once THEN 1 ELSE r.max_count END AS cap,
+           row_number() OVER (PARTITION BY a.lead_id, r.id ORDER BY a.occurred_at DESC) AS rn
+      FROM %1$s a
+      JOIN peer.rule r ON r.activity_type = a.type
+     WHERE %2$s
+       AND a.occurred_at <= as_of
+       AND (r.expires_after IS NULL OR as_of < a.occurred_at + r.expires_after)
+       AND (r.attribute IS NULL OR (r.op = '=' AND a.url = ANY (r.value)) OR (r.op = 'like' AND a.url LIKE r.value[1]))
+), per_rule AS (
+    SELECT o.lead_id, max(o.max_points) AS mp, bool_or(o.disqualify) AS dq,
+           sum(CASE WHEN o.half_life IS NULL THEN o.points
+                    ELSE round((o.points * power(0.5::float8, extract(epoch FROM as_of - o.t)::float8
+                                                        / extract(epoch FROM o.half_life)::float8))::numeric, 6)
+               END) AS s
+      FROM occ o WHERE o.cap IS NULL OR o.rn <= o.cap
+     GROUP BY o.lead_id, o.id
+), eng AS (
+    SELECT p.lead_id, sum(CASE WHEN p.mp IS NULL THEN p.s ELSE greatest(-p.mp, least(p.mp, p.s)) END) AS e,
+           bool_or(p.dq) AS dq
+      FROM per_rule p GROUP BY p.lead_id
+)
+SELECT f.lead_id, x.score, x.stage, f.fit, coalesce(e.e, 0)
+  FROM peer.lead_fit f
+  LEFT JOIN eng e ON e.lead_id = f.lead_id
+  CROSS JOIN LATERAL peer.finish(f.fit, coalesce(e.e, 0), f.fit_dq OR coalesce(e.dq, false)) AS x
+ WHERE %3$s
+$b$;
+BEGIN
+    EXECUTE format($f$CREATE FUNCTION peer.%I(leads bigint[], as_of timestamptz)
+        RETURNS TABLE (lead_id bigint, score numeric, stage text, fit numeric, engagement numeric)
+        LANGUAGE sql STABLE AS %L$f$, fname,
+        format(body, tab, 'a.lead_id = ANY (leads)', 'f.lead_id = ANY (leads)'));
+    EXECUTE format($f$CREATE FUNCTION peer.%I(as_of timestamptz)
+        RETURNS TABLE (lead_id bigint, score numeric, stage text, fit numeric, engagement numeric)
+        LANGUAGE sql STABLE AS %L$f$, fname || '_all',
+        format(body, tab, 'true', 'true'));
+END
+$make$;
+
+CREATE TABLE peer.act_plain (LIKE crm.activity INCLUDING DEFAULTS);
+CREATE TABLE peer.act_row (LIKE crm.activity INCLUDING DEFAULTS);
+CREATE TABLE peer.act_stmt (LIKE crm.activity INCLUDING DEFAULTS);
+INSERT INTO peer.act_plain SELECT * FROM crm.activity;
+INSERT INTO peer.act_row SELECT * FROM crm.activity;
+INSERT INTO peer.act_stmt SELECT * FROM crm.activity;
+CREATE INDEX ON peer.act_plain (lead_id);
+CREATE INDEX ON peer.act_row (lead_id);
+CREATE INDEX ON peer.act_stmt (lead_id);
+ANALYZE peer.act_plain;
+ANALYZE peer.act_row;
+ANALYZE peer.act_stmt;
+
+SELECT peer.make_scores('crm.activity', 'scores') \gset
+SELECT peer.make_scores('peer.act_row', 'scores_row') \gset
+SELECT peer.make_scores('peer.act_stmt', 'scores_stmt') \gset
+
+CREATE TABLE peer.score_row (lead_id bigint PRIMARY KEY, score numeric, stage text, scored_at timestamptz);
+CREATE TABLE peer.score_stmt (lead_id bigint PRIMARY KEY, score numeric, stage text, scored_at timestamptz);
+INSERT INTO peer.score_row SELECT lead_id, score, stage, now() FROM peer.scores_row_all(now());
+INSERT INTO peer.score_stmt SELECT lead_id, score, stage, now() FROM peer.scores_stmt_all(now());
+
+-- (b) the row trigger: recompute the lead of every inserted row.
+CREATE FUNCTION peer.row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO peer.score_row AS s
+    SELECT c.lead_id, c.score, c.stage, now() FROM peer.scores_row(ARRAY[NEW.lead_id], now()) c
+    ON CONFLICT (lead_id) DO UPDATE SET score = excluded.score, stage = excluded.stage, scored_at = excluded.scored_at;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER scores AFTER INSERT ON peer.act_row FOR EACH ROW EXECUTE FUNCTION peer.row_changed();
+
+-- (c) the statement trigger: recompute every lead the statement touched, once.
+CREATE FUNCTION peer.stmt_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO peer.score_stmt AS s
+    SELECT c.lead_id, c.score, c.stage, now()
+      FROM peer.scores_stmt(ARRAY(SELECT DISTINCT lead_id FROM new_rows ORDER BY 1), now()) c
+     ORDER BY c.lead_id
+    ON CONFLICT (lead_id) DO UPDATE SET score = excluded.score, stage = excluded.stage, scored_at = excluded.scored_at;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER scores AFTER INSERT ON peer.act_stmt REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION peer.stmt_changed();

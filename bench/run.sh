@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# leadscore benchmark: live scoring against plain ingest and hand-written PL/pgSQL, side by
+# side in one run on a throwaway cluster. Prints a table of medians and ratios.
+#
+#   bench/run.sh                 default: 100k leads, 5M activities, COPY of 1M rows
+#   bench/run.sh --quick         smoke size (the test suite runs this; no timing assertions)
+#   options: --leads N --activities N --copy-rows N --seconds S --repeat R --out FILE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+if [ -z "${LEADSCORE_BENCH_INNER:-}" ]; then
+    export BENCH_LEADS=100000 BENCH_ACTIVITIES=5000000 BENCH_COPY_ROWS=1000000 BENCH_SECONDS=8 BENCH_REPEAT=3
+    export BENCH_OUT="$root/bench/results.txt" BENCH_QUICK=0
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --quick) BENCH_QUICK=1 BENCH_LEADS=2000 BENCH_ACTIVITIES=60000 BENCH_COPY_ROWS=20000 BENCH_SECONDS=2
+                     BENCH_REPEAT=1 BENCH_OUT="$root/bench/results-quick.txt" ;;
+            --leads) BENCH_LEADS="$2"; shift ;;
+            --activities) BENCH_ACTIVITIES="$2"; shift ;;
+            --copy-rows) BENCH_COPY_ROWS="$2"; shift ;;
+            --seconds) BENCH_SECONDS="$2"; shift ;;
+            --repeat) BENCH_REPEAT="$2"; shift ;;
+            --out) BENCH_OUT="$2"; shift ;;
+            *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
+        esac
+        shift
+    done
+    export LEADSCORE_BENCH_INNER=1 PGUSER="${PGUSER:-postgres}"
+    exec pg_virtualenv -t -v 15 -o shared_buffers=512MB -o max_wal_size=8GB -o checkpoint_timeout=30min \
+        -o work_mem=16MB -o max_parallel_workers_per_gather=2 -o max_locks_per_transaction=256 \
+        -o deadlock_timeout=100ms -o log_lock_waits=on "$0"
+fi
+
+PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+work="$(mktemp -d /tmp/leadscore-bench.XXXXXX)"
+chmod 777 "$work"
+trap 'rm -rf "$work"' EXIT
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.2f", a / b}'; }
+
+# Runs SQL in one session, timing only the statement between the markers; rolls back so every
+# repetition starts from the same data. Prints milliseconds.
+timed_rollback() {
+    local setup="$1" stmt="$2"
+    psql -X -q -v ON_ERROR_STOP=1 <<SQL | awk '/^Time:/ {print $2; exit}'
+BEGIN;
+$setup
+\timing on
+$stmt;
+\timing off
+ROLLBACK;
+SQL
+}
+
+log "cluster ready; sizes: leads=$BENCH_LEADS activities=$BENCH_ACTIVITIES copy=$BENCH_COPY_ROWS"
+q -c "CREATE EXTENSION IF NOT EXISTS leadscore"
+t0=$(date +%s.%N)
+psql -X -q -v ON_ERROR_STOP=1 -v seed=7 -v leads="$BENCH_LEADS" -v activities="$BENCH_ACTIVITIES" \
+    -v anchor="$(date -u +%Y-%m-%d)" -f demo/generate.sql
+t1=$(date +%s.%N)
+psql -X -q -v ON_ERROR_STOP=1 -f demo/model.sql >/dev/null
+t2=$(date +%s.%N)
+log "generated the CRM in $(ratio "$(echo "$t1 - $t0" | bc)" 1) s; track() scored every lead in $(ratio "$(echo "$t2 - $t1" | bc)" 1) s"
+psql -X -q -v ON_ERROR_STOP=1 -f bench/peers.sql
+log "peers ready"
+q -c "VACUUM ANALYZE" -c "CHECKPOINT"
+
+results="$work/results"
+: >"$results"
+put() { echo "$1|$2|$3" >>"$results"; }   # key|value|unit
+
+# ---------------------------------------------------------------------------------------------
+# Equivalence: every peer computes exactly leadscore's scores (same rules, same results).
+# ---------------------------------------------------------------------------------------------
+asof="$(q -c "SELECT now()")"
+eq="$(q -c "SELECT count(*) FILTER (WHERE p.lead_id IS NULL OR l.lead_id IS NULL OR abs(p.score - l.score) > 0.00001
+                                   OR p.stage IS DISTINCT FROM l.stage) || '/' || count(*) || '/' ||
+               coalesce(max(abs(p.score - l.score)), 0)
+          FROM peer.scores_all('$asof') p
+          FULL JOIN leadscore.scores_as_of('demo', '$asof') l ON l.lead_id = p.lead_id::text")"
+put equivalence_mismatches "${eq%%/*}" "leads"
+log "equivalence at $asof: mismatches/leads/max|diff| = $eq"
+if [ "${eq%%/*}" != 0 ]; then
+    log "peer scores differ from leadscore's; first differences:"
+    q -c "SELECT p.lead_id, p.score, l.score, p.stage, l.stage FROM peer.scores_all('$asof') p
+            JOIN leadscore.scores_as_of('demo', '$asof') l ON l.lead_id = p.lead_id::text
+           WHERE abs(p.score - l.score) > 0.00001 OR p.stage IS DISTINCT FROM l.stage LIMIT 5" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------
+# COPY of new activity rows (recent activity of random leads).
+# ---------------------------------------------------------------------------------------------
+copyfile="$work/copy.csv"
+q -c "SET max_parallel_workers_per_gather = 0; SELECT setseed(0.31);
+      COPY (SELECT 1 + floor(random() * $BENCH_LEADS)::bigint,
+                   (ARRAY['email_open','email_open','email_click','page_view','page_view','webinar','ebook',
+                          'case_study','newsletter','demo_request'])[1 + floor(random() * 10)::int],
+                   CASE WHEN random() < 0.4 THEN '/pricing' ELSE '/product' END,
+                   now() - random() * interval '2 days'
+              FROM generate_series(1, $BENCH_COPY_ROWS)) TO '$copyfile'" >/dev/null
+row_rows=$(( BENCH_COPY_ROWS / 20 > 0 ? BENCH_COPY_ROWS / 20 : 1 ))
+head -n "$row_rows" "$copyfile" >"$work/copy-row.csv"
+cols="(lead_id, type, url, occurred_at)"
+for target in plain leadscore stmt; do
+    case $target in
+        plain) tab=peer.act_plain ;; leadscore) tab=crm.activity ;; stmt) tab=peer.act_stmt ;;
+    esac
+    for _ in $(seq "$BENCH_REPEAT"); do
+        timed_rollback "" "COPY $tab $cols FROM '$copyfile'" >>"$work/copy-$target"
+        q -c "CHECKPOINT"
+    done
+    put "copy_$target" "$(median <"$work/copy-$target")" ms
+    log "COPY $BENCH_COPY_ROWS rows into $tab: $(median <"$work/copy-$target") ms"
+done
+# The row trigger is too slow for the full file: measured on 1/20 of it and scaled up.
+for _ in $(seq "$BENCH_REPEAT"); do
+    ms=$(timed_rollback "" "COPY peer.act_row $cols FROM '$work/copy-row.csv'")
+    awk -v m="$ms" -v a="$BENCH_COPY_ROWS" -v b="$row_rows" 'BEGIN {print m * a / b}' >>"$work/copy-row"
+    q -c "CHECKPOINT"
+done
+put copy_row "$(median <"$work/copy-row")" ms
+log "COPY into peer.act_row ($row_rows rows, scaled): $(median <"$work/copy-row") ms"
+
+# Peak private memory of the backend during the tracked COPY: full file vs a quarter of it
+# (same leads). Anonymous RSS is sampled from /proc; shared buffers are not counted.
+peak_copy() {
+    local file="$1" app="leadscore_bench_copy_$RANDOM"
+    PGAPPNAME="$app" psql -X -q -v ON_ERROR_STOP=1 <<SQL >/dev/null &
+SELECT pg_sleep(0.5);
+BEGIN;
+COPY crm.activity $cols FROM '$file';
+ROLLBACK;
+SQL
+    local client=$! pid="" base=0 peak=0 v
+    while [ -z "$pid" ] && kill -0 $client 2>/dev/null; do
+        pid="$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$app'")"
+    done
+    base="$(awk '/^RssAnon/ {print $2}' /proc/"$pid"/status 2>/dev/null || echo 0)"
+    while kill -0 $client 2>/dev/null; do
+        v="$(awk '/^RssAnon/ {print $2}' /proc/"$pid"/status 2>/dev/null || echo 0)"
+        [ "${v:-0}" -gt "$peak" ] && peak=$v
+        sleep 0.02
+    done
+    wait $client
+    echo $(( peak > base ? (peak - base) / 1024 : 0 ))
+}
+quarter="$work/copy-quarter.csv"
+head -n $(( BENCH_COPY_ROWS / 4 )) "$copyfile" >"$quarter"
+put mem_copy_full "$(peak_copy "$copyfile")" MB
+put mem_copy_quarter "$(peak_copy "$quarter")" MB
+put copy_leads "$(cut -f1 "$copyfile" | sort -u | wc -l)" leads
+put copy_quarter_leads "$(cut -f1 "$quarter" | sort -u | wc -l)" leads
+
+# ---------------------------------------------------------------------------------------------
+# Single-row INSERTs through pgbench (prepared), uniform leads; then 10 hot leads.
+# ---------------------------------------------------------------------------------------------
+pgb_script() {
+    local tab="$1" leads="$2"
+    cat <<EOF
+\set l random(1, $leads)
+\set t random(1, 4)
+INSERT INTO $tab (lead_id, type, url, occurred_at)
+VALUES (:l, (ARRAY['email_open','email_click','page_view','webinar'])[:t], CASE WHEN :t = 3 THEN '/pricing' END, now());
+EOF
+}
+run_pgbench() {   # name table clients leads -> tps|p50|p99
+    local name="$1" tab="$2" clients="$3" leads="$4"
+    pgb_script "$tab" "$leads" >"$work/$name.pgb"
+    rm -f "$work"/pgbench_log.*
+    (cd "$work" && $PGBENCH -n -M prepared -c "$clients" -j "$clients" -T "$BENCH_SECONDS" -l \
+        --log-prefix=pgbench_log -f "$work/$name.pgb" >"$work/$name.out" 2>&1)
+    local tps p50 p99
+    tps="$(awk '/^tps/ {print $3; exit}' "$work/$name.out")"
+    cat "$work"/pgbench_log.* | awk '{print $3}' | sort -n >"$work/$name.lat"
+    p50="$(awk '{a[NR]=$1} END {print a[int(NR*0.50)+1]/1000}' "$work/$name.lat")"
+    p99="$(awk '{a[NR]=$1} END {print a[int(NR*0.99)+1]/1000}' "$work/$name.lat")"
+    echo "$tps|$p50|$p99"
+}
+for clients in 2 8; do
+    for target in plain leadscore row stmt; do
+        case $target in
+            plain) tab=peer.act_plain ;; leadscore) tab=crm.activity ;; row) tab=peer.act_row ;; stmt) tab=peer.act_stmt ;;
+        esac
+        : >"$work/tps"; : >"$work/p50"; : >"$work/p99"
+        for _ in $(seq "$BENCH_REPEAT"); do
+            IFS='|' read -r tps p50 p99 <<<"$(run_pgbench "ins_$target" "$tab" "$clients" "$BENCH_LEADS")"
+            echo "$tps" >>"$work/tps"; echo "$p50" >>"$work/p50"; echo "$p99" >>"$work/p99"
+        done
+        put "tps_${clients}_$target" "$(median <"$work/tps")" tps
+        put "p50_${clients}_$target" "$(median <"$work/p50")" ms
+        put "p99_${clients}_$target" "$(median <"$work/p99")" ms
+        log "pgbench $clients clients into $tab: $(median <"$work/tps") TPS"
+    done
+done
+
+# Contention: 8 clients on 10 hot leads. Deadlocks from pg_stat_database, lock waits sampled
+# from pg_locks, and afterwards every hot lead's stored score equals a recompute.
+contention() {
+    local name="$1" tab="$2"
+    local dl0 dl1 waits=0 pid
+    dl0="$(q -c "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")"
+    pgb_script "$tab" 10 >"$work/$name.pgb"
+    (cd "$work" && $PGBENCH -n -M prepared -c 8 -j 8 -T "$BENCH_SECONDS" -f "$work/$name.pgb" >"$work/$name.out" 2>&1) &
+    pid=$!
+    while kill -0 $pid 2>/dev/null; do
+        waits=$(( waits + $(q -c "SELECT count(*) FROM pg_locks WHERE NOT granted") ))
+        sleep 0.1
+    done
+    wait $pid || true
+    dl1="$(q -c "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")"
+    put "contention_tps_$name" "$(awk '/^tps/ {print $3; exit}' "$work/$name.out")" tps
+    put "contention_deadlocks_$name" "$(( dl1 - dl0 ))" deadlocks
+    put "contention_lockwaits_$name" "$waits" "waiting locks (sampled every 100 ms)"
+    grep -q "^tps" "$work/$name.out" || { cat "$work/$name.out" >&2; exit 1; }
+}
+contention leadscore crm.activity
+contention stmt peer.act_stmt
+lost="$(q -c "SELECT count(*) FROM leadscore.lead_score s
+               WHERE s.model = 'demo' AND s.lead_id::bigint <= 10
+                 AND s.score <> leadscore.score('demo', s.lead_id::bigint, s.scored_at)")"
+put contention_lost_updates "$lost" "hot leads whose stored score differs from a recompute"
+lost_stmt="$(q -c "SELECT count(*) FROM peer.score_stmt s JOIN peer.scores_stmt(ARRAY(SELECT generate_series(1, 10)::bigint), now()) c
+                    USING (lead_id) WHERE s.score <> c.score AND c.stage <> 'disqualified'")"
+log "contention: leadscore lost=$lost; statement-trigger peer leads differing from a recompute now (decay moves on)=$lost_stmt"
+
+# ---------------------------------------------------------------------------------------------
+# The engagement aggregate vs the same engagement in hand-written SQL, serial and parallel.
+# ---------------------------------------------------------------------------------------------
+agg_sql="SELECT count(*), sum(e) FROM (SELECT a.lead_id, leadscore.engagement_score('demo', a, '$asof') AS e
+                                       FROM crm.activity a GROUP BY a.lead_id) s"
+hand_sql="SELECT count(*), sum(engagement) FROM peer.scores_all('$asof') WHERE engagement <> 0 OR true"
+for mode in serial parallel; do
+    if [ $mode = serial ]; then set_par="SET max_parallel_workers_per_gather = 0;"
+    else set_par="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"; fi
+    : >"$work/agg"; : >"$work/hand"
+    for _ in $(seq "$BENCH_REPEAT"); do
+        timed_rollback "$set_par" "$agg_sql" >>"$work/agg"
+        timed_rollback "$set_par" "$hand_sql" >>"$work/hand"
+    done
+    put "agg_$mode" "$(median <"$work/agg")" ms
+    put "hand_$mode" "$(median <"$work/hand")" ms
+    log "aggregate $mode: $(median <"$work/agg") ms; hand SQL $(median <"$work/hand") ms"
+done
+agg_sum="$(q -c "SELECT sum(e) FROM (SELECT leadscore.engagement_score('demo', a, '$asof') e FROM crm.activity a GROUP BY a.lead_id) s")"
+hand_sum="$(q -c "SELECT sum(engagement) FROM peer.scores_all('$asof')")"
+put agg_equal "$( [ "$(ratio "$agg_sum" 1)" = "$(ratio "$hand_sum" 1)" ] && echo yes || echo "no ($agg_sum vs $hand_sum)")" ""
+
+# Recompute on read (peer d): all scores by GROUP BY, vs reading leadscore's stored scores.
+: >"$work/read_d"; : >"$work/read_ls"
+for _ in $(seq "$BENCH_REPEAT"); do
+    timed_rollback "" "SELECT count(*), sum(score) FROM peer.scores_all(now())" >>"$work/read_d"
+    timed_rollback "" "SELECT count(*), sum(score) FROM leadscore.lead_score WHERE model = 'demo'" >>"$work/read_ls"
+done
+put read_recompute "$(median <"$work/read_d")" ms
+put read_stored "$(median <"$work/read_ls")" ms
+
+# ---------------------------------------------------------------------------------------------
+# refresh() with 1% of leads due vs rescore() of all. Decaying points change continuously
+# (a decaying lead is always due), so this uses the demo model with decay replaced by expiry.
+# ---------------------------------------------------------------------------------------------
+q -c "INSERT INTO leadscore.model (name, score_min, score_max) VALUES ('demo_expiry', 0, 100);
+      INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, value, points, once, max_count,
+                                          max_points, expires_after, disqualify)
+      SELECT 'demo_expiry', name, activity_type, attribute, op, value, points, once, max_count, max_points,
+             coalesce(expires_after, half_life * 2), disqualify FROM leadscore.activity_rule WHERE model = 'demo';
+      INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify)
+      SELECT 'demo_expiry', name, attribute, op, value, points, disqualify FROM leadscore.fit_rule WHERE model = 'demo';
+      INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, sticky)
+      SELECT 'demo_expiry', name, min_score, min_fit, min_engagement, sticky FROM leadscore.stage WHERE model = 'demo';
+      SELECT leadscore.track('demo_expiry', 'crm.activity', 'lead_id', 'type', 'occurred_at', 'crm.lead', 'id')" >/dev/null
+due_at="$(q -c "SELECT percentile_disc(0.01) WITHIN GROUP (ORDER BY next_change) FROM leadscore.lead_state
+                 WHERE model = 'demo_expiry' AND next_change IS NOT NULL")"
+due="$(q -c "SELECT count(*) FROM leadscore.lead_state WHERE model = 'demo_expiry' AND next_change <= '$due_at'")"
+: >"$work/refresh"; : >"$work/rescore"
+for _ in $(seq "$BENCH_REPEAT"); do
+    timed_rollback "" "SELECT leadscore.refresh('demo_expiry', '$due_at')" >>"$work/refresh"
+    timed_rollback "" "SELECT leadscore.rescore('demo_expiry')" >>"$work/rescore"
+done
+put refresh_due_leads "$due" leads
+put refresh "$(median <"$work/refresh")" ms
+put rescore "$(median <"$work/rescore")" ms
+q -c "SELECT leadscore.untrack('demo_expiry'); DELETE FROM leadscore.model WHERE name = 'demo_expiry'" >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# The table.
+# ---------------------------------------------------------------------------------------------
+get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
+{
+    echo "leadscore benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, PostgreSQL $(q -c 'SHOW server_version')"
+    echo "data: $BENCH_LEADS leads, $BENCH_ACTIVITIES activities over 12 months; model demo: $(q -c "SELECT count(*) FROM leadscore.activity_rule WHERE model='demo'") activity rules, $(q -c "SELECT count(*) FROM leadscore.fit_rule WHERE model='demo'") fit rules, $(q -c "SELECT count(*) FROM leadscore.stage WHERE model='demo'") stages; medians of $BENCH_REPEAT run(s)"
+    echo "equivalence: peers and leadscore agree on $(echo "$eq" | cut -d/ -f2) leads, mismatches $(get equivalence_mismatches)"
+    echo
+    printf '%-46s %12s %10s %12s\n' "measure" "value" "vs plain" "vs best PL/pgSQL"
+    best_copy="$(printf '%s\n%s\n' "$(get copy_row)" "$(get copy_stmt)" | sort -g | head -1)"
+    for k in copy_plain copy_leadscore copy_stmt copy_row; do
+        printf '%-46s %10.0f ms %10s %12s\n' "COPY $BENCH_COPY_ROWS rows: ${k#copy_}" "$(get $k)" \
+            "$(ratio "$(get $k)" "$(get copy_plain)")x" "$(ratio "$(get $k)" "$best_copy")x"
+    done
+    for c in 2 8; do
+        best_tps="$(printf '%s\n%s\n' "$(get tps_${c}_row)" "$(get tps_${c}_stmt)" | sort -g | tail -1)"
+        for t in plain leadscore row stmt; do
+            printf '%-46s %9.0f tps %9s %12s   p50 %6.3f ms  p99 %6.3f ms\n' "INSERT, $c clients: $t" "$(get tps_${c}_$t)" \
+                "$(ratio "$(get tps_${c}_$t)" "$(get tps_${c}_plain)")x" "$(ratio "$(get tps_${c}_$t)" "$best_tps")x" \
+                "$(get p50_${c}_$t)" "$(get p99_${c}_$t)"
+        done
+    done
+    for t in leadscore stmt; do
+        printf '%-46s %9.0f tps   deadlocks %s   lock waits %s\n' "contention, 8 clients on 10 leads: $t" \
+            "$(get contention_tps_$t)" "$(get contention_deadlocks_$t)" "$(get contention_lockwaits_$t)"
+    done
+    echo "contention: hot leads whose stored score differs from a recompute: $(get contention_lost_updates)"
+    for m in serial parallel; do
+        printf '%-46s %10.0f ms   hand SQL %8.0f ms   ratio %sx\n' "engagement aggregate, $m" "$(get agg_$m)" \
+            "$(get hand_$m)" "$(ratio "$(get agg_$m)" "$(get hand_$m)")"
+    done
+    echo "aggregate and hand SQL give the same total engagement: $(get agg_equal)"
+    printf '%-46s %10.0f ms   stored scores %6.0f ms\n' "recompute on read (GROUP BY), all leads" "$(get read_recompute)" "$(get read_stored)"
+    printf '%-46s %10.0f ms   rescore %8.0f ms   ratio %s\n' "refresh, $(get refresh_due_leads) leads due (1%)" \
+        "$(get refresh)" "$(get rescore)" "$(ratio "$(get refresh)" "$(get rescore)")"
+    printf '%-46s %6s MB (%s leads)   quarter of the rows: %s MB (%s leads)\n' "peak backend memory, tracked COPY" \
+        "$(get mem_copy_full)" "$(get copy_leads)" "$(get mem_copy_quarter)" "$(get copy_quarter_leads)"
+} | tee "$BENCH_OUT"
+log "results written to $BENCH_OUT"
