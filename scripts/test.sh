@@ -49,6 +49,8 @@ run_suite "pg_regress + isolation" pg_virtualenv -t -v 15 bash -c "$(declare -f 
 run_suite "pgTAP (pg_prove)" pg_virtualenv -t -v 15 -o shared_preload_libraries=pg_cron -o cron.database_name=leadscore_tap -o cron.use_background_workers=on \
     bash -c "$(declare -f pgtap_suite); pgtap_suite"
 
+run_suite "benchmark smoke (bench/run.sh --quick)" bash bench/run.sh --quick
+
 echo
 if [ "$failed" -gt 0 ]; then echo "failed suites: ${failures[*]}"; fi
 echo "leadscore suites: $passed passed, $failed failed"

@@ -409,7 +409,7 @@ SELECT 1 + g % 5, CASE WHEN g % 7 = 0 THEN 'demo' ELSE 'open' END, timestamptz '
 UPDATE sc.batch_acts SET type = 'demo' WHERE lead_id = 2 AND type = 'open';
 DELETE FROM sc.batch_acts WHERE lead_id = 3 AND occurred_at < '2024-03-02';
 -- every lead has state now: several in-place updates of the same rows in one statement
--- (a batch is applied at max(setting, 8 per lead) = 40 occurrences here)
+-- (a batch is applied at max(setting, 16 per lead) = 80 occurrences here)
 SET leadscore.batch_occurrences = 2;
 INSERT INTO sc.batch_acts
 SELECT 1 + g % 5, CASE WHEN g % 3 = 0 THEN 'demo' ELSE 'open' END, timestamptz '2024-04-01 00:00+00' + g * interval '1 hour'

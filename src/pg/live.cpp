@@ -173,8 +173,8 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
                     (adding ? d.added : d.removed).push_back(Occurrence{id, match.time});
                 pending += match.rules.size();
                 // Memory stays bounded by the statement's leads, not its rows: once the
-                // occurrences outnumber a few per lead (and the setting), apply and go on.
-                if (pending >= std::max(static_cast<std::size_t>(batch_occurrences), 8 * deltas.size())) {
+                // occurrences outnumber 16 per lead (and the setting), apply and go on.
+                if (pending >= std::max(static_cast<std::size_t>(batch_occurrences), 16 * deltas.size())) {
                     apply_activity_deltas(cm, deltas, rebuilt);
                     deltas.clear();
                     pending = 0;

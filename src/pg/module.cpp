@@ -12,7 +12,7 @@ void _PG_init(void) {
     DefineCustomIntVariable(
         "leadscore.batch_occurrences",
         "Matched activity occurrences a statement gathers before it applies them to stored state.",
-        "At least this many, and at least 8 per distinct lead gathered: memory is bounded by the statement's "
+        "At least this many, and at least 16 per distinct lead gathered: memory is bounded by the statement's "
         "leads, not its rows (16 bytes per occurrence).",
         &leadscore::pg::batch_occurrences, 1 << 18, 1, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("leadscore");

@@ -725,7 +725,11 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
 
         // Most rows have no concurrent writer: they are updated without a separate tuple lock.
         const CommandId cid = GetCurrentCommandId(true);
+        // Values computed for one row live until the next row only.
+        MemoryContext per_row = AllocSetContextCreate(scratch, "leadscore direct row", ALLOCSET_DEFAULT_SIZES);
         while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+            MemoryContextReset(per_row);
+            MemoryContextSwitchTo(per_row);
             for (bool locked = false;;) {
                 slot_getallattrs(found);
                 if (found->tts_isnull[col.lead - 1]) break;
@@ -833,6 +837,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                 break;
             }
         }
+        MemoryContextSwitchTo(scratch);
         index_endscan(scan);
 
         ExecDropSingleTupleTableSlot(found);
