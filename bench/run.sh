@@ -55,22 +55,28 @@ ROLLBACK;
 SQL
 }
 
+results="$work/results"
+: >"$results"
+put() { echo "$1|$2|$3" >>"$results"; }   # key|value|unit
+
 log "cluster ready; sizes: leads=$BENCH_LEADS activities=$BENCH_ACTIVITIES copy=$BENCH_COPY_ROWS"
 q -c "CREATE EXTENSION IF NOT EXISTS leadscore"
+# A server crash anywhere in the run fails it (the server restarts, so the start time changes).
+started="$(q -c "SELECT pg_postmaster_start_time()")"
 t0=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -v seed=7 -v leads="$BENCH_LEADS" -v activities="$BENCH_ACTIVITIES" \
     -v anchor="$(date -u +%Y-%m-%d)" -f demo/generate.sql
 t1=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -f demo/model.sql >/dev/null
 t2=$(date +%s.%N)
-log "generated the CRM in $(ratio "$(echo "$t1 - $t0" | bc)" 1) s; track() scored every lead in $(ratio "$(echo "$t2 - $t1" | bc)" 1) s"
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b - a}'; }
+put generate_seconds "$(elapsed "$t0" "$t1")" s
+put track_seconds "$(elapsed "$t1" "$t2")" s
+log "generated the CRM in $(elapsed "$t0" "$t1") s; track() scored every lead in $(elapsed "$t1" "$t2") s"
 psql -X -q -v ON_ERROR_STOP=1 -f bench/peers.sql
 log "peers ready"
 q -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
-results="$work/results"
-: >"$results"
-put() { echo "$1|$2|$3" >>"$results"; }   # key|value|unit
 
 # ---------------------------------------------------------------------------------------------
 # Equivalence: every peer computes exactly leadscore's scores (same rules, same results).
@@ -292,6 +298,7 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
 {
     echo "leadscore benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, PostgreSQL $(q -c 'SHOW server_version')"
     echo "data: $BENCH_LEADS leads, $BENCH_ACTIVITIES activities over 12 months; model demo: $(q -c "SELECT count(*) FROM leadscore.activity_rule WHERE model='demo'") activity rules, $(q -c "SELECT count(*) FROM leadscore.fit_rule WHERE model='demo'") fit rules, $(q -c "SELECT count(*) FROM leadscore.stage WHERE model='demo'") stages; medians of $BENCH_REPEAT run(s)"
+    echo "setup: generator $(get generate_seconds) s; track() of the model over all history $(get track_seconds) s"
     echo "equivalence: peers and leadscore agree on $(echo "$eq" | cut -d/ -f2) leads, mismatches $(get equivalence_mismatches)"
     echo
     printf '%-46s %12s %10s %12s\n' "measure" "value" "vs plain" "vs best PL/pgSQL"
@@ -325,3 +332,10 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
         "$(get mem_copy_full)" "$(get copy_leads)" "$(get mem_copy_quarter)" "$(get copy_quarter_leads)"
 } | tee "$BENCH_OUT"
 log "results written to $BENCH_OUT"
+if [ "$(q -c "SELECT pg_postmaster_start_time()")" != "$started" ]; then
+    log "FAILED: the server crashed and restarted during the run"
+    exit 1
+fi
+for k in tps_2_leadscore tps_8_leadscore copy_leadscore; do
+    [ -n "$(get $k)" ] || { log "FAILED: no result for $k"; exit 1; }
+done

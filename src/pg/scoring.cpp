@@ -706,6 +706,8 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         ResultRelInfo* rri = nullptr;
         auto executor_state = [&] {
             if (estate) return;
+            // Created under scratch: it outlives the row that needed it first.
+            MemoryContext row_context = MemoryContextSwitchTo(scratch);
             estate = CreateExecutorState();
             RangeTblEntry* rte = makeNode(RangeTblEntry);
             rte->rtekind = RTE_RELATION;
@@ -718,6 +720,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
             ExecOpenIndices(rri, false);
             estate->es_output_cid = GetCurrentCommandId(true);
             estate->es_snapshot = snapshot;
+            MemoryContextSwitchTo(row_context);
         };
         TupleTableSlot* updated = table_slot_create(rel, nullptr);
         const int natts = RelationGetDescr(rel)->natts;
@@ -727,7 +730,10 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         const CommandId cid = GetCurrentCommandId(true);
         // Values computed for one row live until the next row only.
         MemoryContext per_row = AllocSetContextCreate(scratch, "leadscore direct row", ALLOCSET_DEFAULT_SIZES);
-        while (index_getnext_slot(scan, ForwardScanDirection, found)) {
+        for (;;) {
+            // The scan keeps state of its own across rows: it allocates under scratch.
+            MemoryContextSwitchTo(scratch);
+            if (!index_getnext_slot(scan, ForwardScanDirection, found)) break;
             MemoryContextReset(per_row);
             MemoryContextSwitchTo(per_row);
             for (bool locked = false;;) {
