@@ -69,15 +69,15 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, 
     if (deltas.empty()) return;
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
-    std::vector<std::string> all_keys;
-    for (const auto& [k, d] : deltas) all_keys.push_back(k);
-    store.lock_keys(all_keys);
     std::vector<StageChange> stage_changes;
     const std::vector<std::string> keys = store.apply_deltas_directly(deltas, as_of, stage_changes);
     if (keys.empty() && stage_changes.empty()) return;
     SpiConnection spi;
     store.record_stage_changes(stage_changes, as_of, true);
     if (keys.empty()) return;
+    // Leads without usable state meet a concurrent insert or delete of the lead row here; leads
+    // with state were updated in place, where row versions settle every conflict.
+    store.lock_keys(keys);
     // New leads, and summaries that must be rebuilt, take the SQL path.
     std::vector<std::string> creating;
     for (const std::string& k : keys)
