@@ -687,3 +687,68 @@ AS $fn$
 $fn$;
 COMMENT ON FUNCTION leadscore.backtest(text[], text, timestamptz, text) IS
     'Side-by-side evaluation of several models (live and untracked drafts) over the same history and outcomes, without touching stored scores; drafts are scored on the tables of the model named by tables_from.';
+
+-- ---------------------------------------------------------------------------
+-- DDL on tracked tables: never a silent wrong score.
+-- ---------------------------------------------------------------------------
+
+-- ALTER TABLE on a tracked table rescores its models at once: the rules are compiled against
+-- the new definition, so dropping, renaming or retyping a column that a model uses fails the
+-- ALTER with the model's error, and any other change is reflected in the stored scores.
+CREATE FUNCTION leadscore.tracked_table_altered() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    m text;
+BEGIN
+    FOR m IN SELECT DISTINCT t.model
+               FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+               JOIN leadscore.tracking AS t ON c.objid IN (t.activities, t.leads)
+              WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+              ORDER BY 1
+    LOOP
+        PERFORM leadscore.rescore(m);
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.tracked_table_altered() IS
+    'Event trigger: rescores the models of a tracked table after ALTER TABLE, so an incompatible change fails with the model''s error.';
+
+-- DROP TABLE of a tracked table untracks its models: triggers left on the other tracked table
+-- and the state table go; models, rules and stage history stay.
+CREATE FUNCTION leadscore.tracked_table_dropped() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    t record;
+    trg record;
+BEGIN
+    FOR t IN SELECT DISTINCT tr.model, tr.state_table, tr.activities, tr.leads
+               FROM leadscore.tracking AS tr
+               JOIN pg_catalog.pg_event_trigger_dropped_objects() AS d
+                 ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
+                AND d.objid IN (tr.activities, tr.leads)
+              ORDER BY tr.model
+    LOOP
+        FOR trg IN SELECT g.tgname, g.tgrelid::pg_catalog.regclass AS rel
+                     FROM pg_catalog.pg_trigger AS g
+                    WHERE NOT g.tgisinternal
+                      AND g.tgname LIKE 'leadscore\_' || t.state_table || '%'
+                      AND EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c WHERE c.oid = g.tgrelid)
+        LOOP
+            EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trg.tgname, trg.rel);
+        END LOOP;
+        EXECUTE pg_catalog.format('DROP TABLE IF EXISTS leadscore.%I', t.state_table);
+        DELETE FROM leadscore.tracking WHERE model = t.model;
+        RAISE NOTICE 'leadscore: model "%" is no longer tracked: its table was dropped', t.model
+            USING HINT = 'Its rules and stage history are kept; leadscore.track() attaches it again.';
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.tracked_table_dropped() IS
+    'Event trigger: a dropped tracked table untracks its models (rules and stage history are kept).';
+
+CREATE EVENT TRIGGER leadscore_tracked_table_altered ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION leadscore.tracked_table_altered();
+CREATE EVENT TRIGGER leadscore_tracked_table_dropped ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED') EXECUTE FUNCTION leadscore.tracked_table_dropped();
+REVOKE EXECUTE ON FUNCTION leadscore.tracked_table_altered() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.tracked_table_dropped() FROM PUBLIC;

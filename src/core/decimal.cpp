@@ -5,7 +5,7 @@
 
 namespace leadscore {
 
-std::optional<MicroPoints> parse_points(const std::string& text, std::string* reason) {
+std::optional<MicroPoints> parse_points(const std::string& text, std::string* reason, MicroPoints max_magnitude) {
     auto fail = [&](const char* why) -> std::optional<MicroPoints> {
         if (reason) *reason = why;
         return std::nullopt;
@@ -67,11 +67,13 @@ std::optional<MicroPoints> parse_points(const std::string& text, std::string* re
         scale++;
         if (digits.empty()) return MicroPoints{0};
     }
-    if (static_cast<long>(digits.size()) + scale > 19) return fail("is out of range (at most 1e12 in magnitude)");
+    const char* const too_big = max_magnitude == kMaxPointsMagnitude ? "is out of range (at most 1e12 in magnitude)"
+                                                                      : "is out of range";
+    if (static_cast<long>(digits.size()) + scale > 19) return fail(too_big);
     WideSum v = 0;
     for (char c : digits) v = v * 10 + (c - '0');
     for (long k = 0; k < scale; k++) v *= 10;
-    if (v > static_cast<WideSum>(kMaxPointsMagnitude)) return fail("is out of range (at most 1e12 in magnitude)");
+    if (v > static_cast<WideSum>(max_magnitude)) return fail(too_big);
     MicroPoints out = static_cast<MicroPoints>(v);
     return negative ? -out : out;
 }

@@ -10,7 +10,9 @@ namespace leadscore {
 
 // Parses a decimal such as "-12.5" or "1e3" into millionths. Returns nullopt with a reason
 // when the text is not a finite number, has more than 6 decimal places, or is too large.
-std::optional<MicroPoints> parse_points(const std::string& text, std::string* reason);
+// max_magnitude: rule values are limited to 1e12 points; stored sums may use the whole range.
+std::optional<MicroPoints> parse_points(const std::string& text, std::string* reason,
+                                        MicroPoints max_magnitude = kMaxPointsMagnitude);
 
 // Formats millionths as the shortest exact decimal text ("145", "-2.5", "0.000001").
 std::string format_points(MicroPoints value);

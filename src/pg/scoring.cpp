@@ -76,7 +76,7 @@ void spi_scan(const std::string& sql, const std::vector<SqlArg>& args, F&& on_ro
 std::optional<MicroPoints> stored_points(const std::optional<std::string>& text) {
     if (!text) return std::nullopt;
     std::string reason;
-    auto v = parse_points(*text, &reason);
+    auto v = parse_points(*text, &reason, INT64_MAX);
     if (!v) raise(sqlstate::kDataCorrupted, "leadscore: stored score \"" + *text + "\" is unreadable: " + reason);
     return v;
 }
@@ -629,7 +629,7 @@ StateColumns state_columns(Relation rel, std::vector<std::int16_t>& cache) {
 MicroPoints numeric_points(Datum d) {
     char* text = DatumGetCString(DirectFunctionCall1(numeric_out, d));
     std::string reason;
-    auto v = parse_points(text, &reason);
+    auto v = parse_points(text, &reason, INT64_MAX);
     if (!v)
         ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
                         errmsg("leadscore: stored score \"%s\" is unreadable: %s", text, reason.c_str())));
@@ -648,7 +648,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
     std::unordered_set<const LeadDelta*> handled;
     // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
     std::vector<Datum> key_values;
-    std::string key_text, failure, bytes;
+    std::string key_text, failure, failure_state, bytes;
     StoredState stored;
     std::optional<NewState> next;
 
@@ -758,9 +758,12 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                 // Scoring is C++ that reports problems by exception: keep it out of this PG_TRY frame.
                 next.reset();
                 failure.clear();
+                failure_state.clear();
+                bool decoded = false;
                 try {
                     stored.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
                                                           VARSIZE_ANY_EXHDR(b));
+                    decoded = true;
                     bool consistent = true;
                     for (const Occurrence& o : delta.removed)
                         if (!stored.summary.remove(o.rule_id, o.time)) consistent = false;
@@ -769,13 +772,22 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                         next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
                                                  stored.fit_disqualified, as_of, StageMode::Fresh);
                     }
+                } catch (const UserError& e) {
+                    failure = e.what();
+                    failure_state = e.sqlstate();
                 } catch (const std::exception& e) {
                     failure = e.what();
                 }
-                if (!failure.empty())
+                if (!failure.empty() && !decoded)
                     ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
                                     errmsg("leadscore: stored state of lead %s is unreadable: %s", key_text.c_str(),
                                            failure.c_str())));
+                if (!failure.empty()) {
+                    const char* st = failure_state.size() == 5 ? failure_state.c_str() : "XX000";
+                    ereport(ERROR, (errcode(MAKE_SQLSTATE(st[0], st[1], st[2], st[3], st[4])),
+                                    errmsg("leadscore model \"%s\", lead %s: %s", cm_.tracking->model.c_str(),
+                                           key_text.c_str(), failure.c_str())));
+                }
                 if (!next) break;  // a summary without a deleted occurrence is rebuilt by the SQL path
                 const NewState& ns = *next;
 
