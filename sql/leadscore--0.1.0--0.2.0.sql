@@ -93,3 +93,31 @@ CREATE EVENT TRIGGER leadscore_tracked_table_dropped ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED') EXECUTE FUNCTION leadscore.tracked_table_dropped();
 REVOKE EXECUTE ON FUNCTION leadscore.tracked_table_altered() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.tracked_table_dropped() FROM PUBLIC;
+
+ALTER FUNCTION leadscore.validate_rule() SET search_path = pg_catalog, pg_temp;
+
+-- ---------------------------------------------------------------------------
+-- Roles: leadscore_reader sees scores, explanations, rules and analytics;
+-- leadscore_admin also edits rules and runs rescore/refresh. The CRM's writer needs no
+-- grant at all (the triggers run as the extension owner). Roles are cluster-wide: they are
+-- created when missing and survive DROP EXTENSION; the grants belong to this database.
+-- ---------------------------------------------------------------------------
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'leadscore_reader') THEN
+        CREATE ROLE leadscore_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'leadscore_admin') THEN
+        CREATE ROLE leadscore_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+GRANT USAGE ON SCHEMA leadscore TO leadscore_reader, leadscore_admin;
+GRANT SELECT ON leadscore.model, leadscore.activity_rule, leadscore.fit_rule, leadscore.stage, leadscore.list_entry,
+                leadscore.tracking, leadscore.lead_score, leadscore.stage_change, leadscore.funnel
+    TO leadscore_reader;
+GRANT leadscore_reader TO leadscore_admin;
+GRANT INSERT, UPDATE, DELETE ON leadscore.model, leadscore.activity_rule, leadscore.fit_rule, leadscore.stage,
+                                leadscore.list_entry TO leadscore_admin;
+GRANT USAGE ON SEQUENCE leadscore.activity_rule_id_seq, leadscore.fit_rule_id_seq TO leadscore_admin;
+GRANT EXECUTE ON FUNCTION leadscore.rescore(text), leadscore.refresh(text, timestamptz) TO leadscore_admin;

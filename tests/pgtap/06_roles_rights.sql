@@ -1,0 +1,96 @@
+-- Roles and rights: the reader reads, the rule administrator edits rules, the CRM writer only
+-- writes its own tables; nobody else gets in. A malicious object earlier on the search_path
+-- cannot hijack a leadscore trigger or function.
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS leadscore;
+SELECT plan(23);
+
+CREATE SCHEMA crm_r;
+CREATE TABLE crm_r.leads (id int PRIMARY KEY, title text, email text);
+CREATE TABLE crm_r.acts (lead_id int, type text, at timestamptz);
+CREATE INDEX ON crm_r.acts (lead_id);
+INSERT INTO leadscore.model (name, score_min, score_max) VALUES ('rights', 0, 100);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('rights', 'demo', 'demo', 50);
+INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points) VALUES
+    ('rights', 'ceo', 'title', '=', '{CEO}', 20),
+    ('rights', 'free mail', 'email', 'domain in list', '{free_email_domains}', -10);
+INSERT INTO leadscore.stage (model, name, min_score) VALUES ('rights', 'MQL', 60);
+INSERT INTO crm_r.leads VALUES (1, 'CEO', 'a@acme.com');
+SELECT leadscore.track('rights', 'crm_r.acts', 'lead_id', 'type', 'at', 'crm_r.leads', 'id');
+
+CREATE ROLE lsr_reader LOGIN;
+CREATE ROLE lsr_admin LOGIN;
+CREATE ROLE lsr_writer LOGIN;
+CREATE ROLE lsr_nobody LOGIN;
+GRANT leadscore_reader TO lsr_reader;
+GRANT leadscore_admin TO lsr_admin;
+GRANT USAGE ON SCHEMA crm_r TO lsr_writer, lsr_reader, lsr_admin, lsr_nobody;
+GRANT SELECT, INSERT, UPDATE, DELETE ON crm_r.leads, crm_r.acts TO lsr_writer;
+GRANT SELECT ON crm_r.leads, crm_r.acts TO lsr_reader, lsr_admin;
+
+-- The CRM writer: writes activities and leads, scored; nothing of leadscore's.
+SET LOCAL ROLE lsr_writer;
+SELECT lives_ok($$INSERT INTO crm_r.acts VALUES (1, 'demo', now())$$, 'writer: inserts an activity');
+SELECT lives_ok($$INSERT INTO crm_r.leads VALUES (2, 'Engineer', 'b@gmail.com')$$, 'writer: inserts a lead');
+SELECT throws_ok($$SELECT * FROM leadscore.lead_score$$, '42501', NULL, 'writer: cannot read scores');
+SELECT throws_ok($$UPDATE leadscore.activity_rule SET points = 1$$, '42501', NULL, 'writer: cannot edit rules');
+SELECT throws_ok($$SELECT leadscore.rescore('rights')$$, '42501', NULL, 'writer: cannot rescore');
+RESET ROLE;
+SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '1'), 70::numeric,
+          'the writer''s activity was scored');
+
+-- The reader: scores, explanations, stage changes, funnel, rules; no writes.
+SET LOCAL ROLE lsr_reader;
+SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '1'), 70::numeric,
+          'reader: reads stored scores');
+SELECT is((SELECT count(*)::int FROM leadscore.explain('rights', 1)), 2, 'reader: explains a score');
+SELECT is(leadscore.score('rights', 2), 0::numeric, 'reader: computes a score from scratch');
+SELECT lives_ok($$SELECT * FROM leadscore.stage_change, leadscore.funnel$$, 'reader: reads stage changes and the funnel');
+SELECT lives_ok($$SELECT * FROM leadscore.activity_rule$$, 'reader: reads the rules');
+SELECT throws_ok($$INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('rights', 'x', 'x', 1)$$,
+                 '42501', NULL, 'reader: cannot add rules');
+SELECT throws_ok($$SELECT leadscore.refresh('rights')$$, '42501', NULL, 'reader: cannot refresh');
+SELECT throws_ok($$DELETE FROM leadscore.stage_history$$, '42501', NULL, 'reader: cannot touch history');
+RESET ROLE;
+
+-- The rule administrator: edits rules (the model is rescored at once), refreshes; cannot
+-- write stored state or history, cannot attach models to tables.
+SET LOCAL ROLE lsr_admin;
+SELECT lives_ok($$UPDATE leadscore.activity_rule SET points = 60 WHERE model = 'rights' AND name = 'demo'$$,
+                'admin: edits a rule');
+SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '1'), 80::numeric,
+          'admin: the edit rescored the model');
+SELECT lives_ok($$INSERT INTO leadscore.list_entry (list, value) VALUES ('rights_list', 'x.example')$$, 'admin: edits lists');
+SELECT lives_ok($$SELECT leadscore.refresh('rights')$$, 'admin: refreshes');
+SELECT throws_ok($$UPDATE leadscore.lead_state SET score = 0$$, '42501', NULL, 'admin: cannot write stored scores');
+SELECT throws_ok($$SELECT leadscore.untrack('rights')$$, '42501', NULL, 'admin: cannot untrack');
+RESET ROLE;
+
+-- Someone with no role: nothing.
+SET LOCAL ROLE lsr_nobody;
+SELECT throws_ok($$SELECT * FROM leadscore.lead_score$$, '42501', NULL, 'nobody: cannot read scores');
+RESET ROLE;
+
+-- Hijack attempt: a user-owned schema first on the search_path with a text = operator and a
+-- lower() that record being called. The triggers and SECURITY DEFINER functions pin their
+-- search_path, so nothing of the attacker's runs.
+CREATE SCHEMA evil AUTHORIZATION lsr_writer;
+CREATE TABLE evil.calls (what text);
+GRANT INSERT ON evil.calls TO PUBLIC;
+CREATE FUNCTION evil.texteq(text, text) RETURNS boolean LANGUAGE sql AS
+    $$ INSERT INTO evil.calls VALUES ('texteq') RETURNING true $$;
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.texteq);
+CREATE FUNCTION evil.lower(text) RETURNS text LANGUAGE sql AS $$ INSERT INTO evil.calls VALUES ('lower') RETURNING $1 $$;
+SET LOCAL search_path = evil, pg_catalog, public;
+INSERT INTO crm_r.acts VALUES (2, 'demo', now());
+INSERT INTO crm_r.leads VALUES (3, 'CEO', 'c@gmail.com');
+UPDATE leadscore.fit_rule SET points = 21 WHERE model OPERATOR(pg_catalog.=) 'rights' AND name OPERATOR(pg_catalog.=) 'ceo';
+SELECT leadscore.refresh('rights');
+
+RESET search_path;
+SELECT is((SELECT string_agg(what, ',') FROM evil.calls), NULL, 'no attacker object ran in triggers or leadscore functions');
+SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '3'), 11::numeric,
+          'and the new lead was scored normally (CEO 21, free mail -10)');
+
+SELECT * FROM finish();
+ROLLBACK;
