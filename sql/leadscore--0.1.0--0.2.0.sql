@@ -121,3 +121,83 @@ GRANT INSERT, UPDATE, DELETE ON leadscore.model, leadscore.activity_rule, leadsc
                                 leadscore.list_entry TO leadscore_admin;
 GRANT USAGE ON SEQUENCE leadscore.activity_rule_id_seq, leadscore.fit_rule_id_seq TO leadscore_admin;
 GRANT EXECUTE ON FUNCTION leadscore.rescore(text), leadscore.refresh(text, timestamptz) TO leadscore_admin;
+
+-- evaluate() names an unknown model up front.
+CREATE OR REPLACE FUNCTION leadscore.evaluate(model text, outcomes text, as_of timestamptz DEFAULT now(),
+                                   tables_from text DEFAULT NULL)
+    RETURNS TABLE (section text, bucket text, ordinal integer, leads bigint, converted bigint,
+                   conversion_rate numeric, lift numeric, value numeric)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM leadscore.model m WHERE m.name = evaluate.model) THEN
+        RAISE EXCEPTION 'leadscore model "%" does not exist', evaluate.model
+            USING ERRCODE = '42704', HINT = 'Insert it into leadscore.model first.';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH o AS (%s),
+        positives AS (
+            SELECT DISTINCT lead FROM o WHERE converted AND (converted_at IS NULL OR converted_at > $2)
+        ),
+        already AS (
+            SELECT DISTINCT lead FROM o WHERE converted AND converted_at <= $2
+        ),
+        s AS (
+            SELECT sc.*, (p.lead IS NOT NULL) AS won
+              FROM leadscore.scores_as_of($1, $2, $3) sc
+              LEFT JOIN positives p ON p.lead = sc.lead_id
+             WHERE NOT EXISTS (SELECT 1 FROM already a WHERE a.lead = sc.lead_id)
+        ),
+        totals AS (
+            SELECT count(*) AS n, count(*) FILTER (WHERE won) AS pos FROM s
+        ),
+        ranked AS (
+            SELECT won, (rank() OVER (ORDER BY score) + (count(*) OVER (PARTITION BY score) - 1) / 2.0) AS r FROM s
+        ),
+        auc AS (
+            SELECT CASE WHEN t.pos = 0 OR t.pos = t.n THEN NULL
+                        ELSE round(((SELECT sum(r) FROM ranked WHERE won) - t.pos * (t.pos + 1) / 2.0)
+                                   / (t.pos::numeric * (t.n - t.pos)), 6) END AS v
+              FROM totals t
+        ),
+        deciles AS (
+            SELECT ntile(10) OVER (ORDER BY score DESC, lead_id) AS d, won FROM s
+        ),
+        stages AS (
+            SELECT st.name, row_number() OVER (ORDER BY st.min_score DESC NULLS LAST, st.name)::int AS pos
+              FROM leadscore.stage st WHERE st.model = $1
+        ),
+        rate AS (SELECT CASE WHEN n = 0 THEN NULL ELSE pos::numeric / n END AS overall FROM totals)
+        SELECT 'overall'::text, 'all'::text, NULL::int, t.n, t.pos,
+               round(CASE WHEN t.n = 0 THEN NULL ELSE t.pos::numeric / t.n END, 6), NULL::numeric,
+               (SELECT v FROM auc)
+          FROM totals t
+        UNION ALL
+        SELECT 'decile', d::text, d, count(*), count(*) FILTER (WHERE won),
+               round(count(*) FILTER (WHERE won)::numeric / count(*), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0
+                          THEN count(*) FILTER (WHERE won)::numeric / count(*) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM deciles GROUP BY d
+        UNION ALL
+        SELECT 'stage', coalesce(s.stage, '(none)'), coalesce(st.pos, CASE WHEN s.stage = 'disqualified' THEN 1000 ELSE 999 END),
+               count(*), count(*) FILTER (WHERE won),
+               round(count(*) FILTER (WHERE won)::numeric / count(*), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0
+                          THEN count(*) FILTER (WHERE won)::numeric / count(*) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM s LEFT JOIN stages st ON st.name = s.stage
+         GROUP BY s.stage, st.pos
+        UNION ALL
+        SELECT 'reached', st.name, st.pos, count(s.lead_id), count(s.lead_id) FILTER (WHERE s.won),
+               round(count(s.lead_id) FILTER (WHERE s.won)::numeric / nullif(count(s.lead_id), 0), 6),
+               round(CASE WHEN (SELECT overall FROM rate) > 0 AND count(s.lead_id) > 0
+                          THEN count(s.lead_id) FILTER (WHERE s.won)::numeric / count(s.lead_id) / (SELECT overall FROM rate) END, 6),
+               NULL
+          FROM stages st
+          LEFT JOIN stages at_or_above ON at_or_above.pos <= st.pos
+          LEFT JOIN s ON s.stage = at_or_above.name
+         GROUP BY st.name, st.pos
+    $q$, leadscore.outcomes_query(outcomes)) USING model, as_of, coalesce(tables_from, model);
+END
+$fn$;

@@ -604,6 +604,10 @@ CREATE FUNCTION leadscore.evaluate(model text, outcomes text, as_of timestamptz 
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM leadscore.model m WHERE m.name = evaluate.model) THEN
+        RAISE EXCEPTION 'leadscore model "%" does not exist', evaluate.model
+            USING ERRCODE = '42704', HINT = 'Insert it into leadscore.model first.';
+    END IF;
     RETURN QUERY EXECUTE format($q$
         WITH o AS (%s),
         positives AS (
