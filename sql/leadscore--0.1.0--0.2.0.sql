@@ -201,3 +201,169 @@ BEGIN
     $q$, leadscore.outcomes_query(outcomes)) USING model, as_of, coalesce(tables_from, model);
 END
 $fn$;
+
+-- ---------------------------------------------------------------------------
+-- BI views and the account roll-up: stable names, every column commented.
+-- ---------------------------------------------------------------------------
+
+CREATE VIEW leadscore.score_histogram AS
+WITH bounds AS (
+    SELECT s.model, coalesce(m.score_min, min(s.score)) AS lo, coalesce(m.score_max, max(s.score)) AS hi
+      FROM leadscore.lead_state AS s JOIN leadscore.model AS m ON m.name = s.model
+     GROUP BY s.model, m.score_min, m.score_max
+), counted AS (
+    SELECT s.model,
+           CASE WHEN b.hi <= b.lo THEN 1
+                ELSE least(10, greatest(1, pg_catalog.width_bucket(s.score, b.lo, b.hi, 10))) END AS bucket,
+           count(*) AS leads
+      FROM leadscore.lead_state AS s JOIN bounds AS b ON b.model = s.model
+     GROUP BY 1, 2
+)
+SELECT b.model, g.bucket, round(b.lo + (b.hi - b.lo) * (g.bucket - 1) / 10.0, 6) AS score_from,
+       round(b.lo + (b.hi - b.lo) * g.bucket / 10.0, 6) AS score_to, coalesce(c.leads, 0) AS leads
+  FROM bounds AS b
+ CROSS JOIN pg_catalog.generate_series(1, 10) AS g(bucket)
+  LEFT JOIN counted AS c ON c.model = b.model AND c.bucket = g.bucket;
+COMMENT ON VIEW leadscore.score_histogram IS 'Score distribution of every tracked model: ten equal buckets over the model''s score range (or the observed range when unbounded).';
+COMMENT ON COLUMN leadscore.score_histogram.model IS 'Model.';
+COMMENT ON COLUMN leadscore.score_histogram.bucket IS 'Bucket number, 1 (lowest scores) to 10.';
+COMMENT ON COLUMN leadscore.score_histogram.score_from IS 'Lowest score of the bucket (inclusive).';
+COMMENT ON COLUMN leadscore.score_histogram.score_to IS 'Highest score of the bucket (exclusive, inclusive for bucket 10).';
+COMMENT ON COLUMN leadscore.score_histogram.leads IS 'Leads whose stored score falls in the bucket.';
+
+CREATE VIEW leadscore.stage_entries AS
+SELECT h.model, h.to_stage AS stage, (h.changed_at AT TIME ZONE 'UTC')::date AS day,
+       pg_catalog.date_trunc('week', h.changed_at AT TIME ZONE 'UTC')::date AS week, count(*) AS entered
+  FROM leadscore.stage_history AS h
+ WHERE h.to_stage IS NOT NULL
+ GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW leadscore.stage_entries IS 'Funnel over time: leads entering each stage per day (UTC), with the week for weekly roll-ups.';
+COMMENT ON COLUMN leadscore.stage_entries.model IS 'Model.';
+COMMENT ON COLUMN leadscore.stage_entries.stage IS 'Stage entered.';
+COMMENT ON COLUMN leadscore.stage_entries.day IS 'Day of the entries (UTC).';
+COMMENT ON COLUMN leadscore.stage_entries.week IS 'Monday of the week of the entries (UTC); group by it for weekly figures.';
+COMMENT ON COLUMN leadscore.stage_entries.entered IS 'Number of stage entries that day.';
+
+CREATE VIEW leadscore.top_leads AS
+SELECT r.model, r.rank, r.lead_id, r.score, r.fit_score, r.engagement_score, r.stage, r.stage_since,
+       (SELECT pg_catalog.string_agg(e.rule || ' (' || e.points || ')', ', ' ORDER BY abs(e.points) DESC, e.rule)
+          FROM (SELECT x.rule, x.points FROM leadscore.explain(r.model, r.lead_id, r.scored_at) AS x
+                 ORDER BY abs(x.points) DESC, x.rule LIMIT 3) AS e) AS top_rules
+  FROM (SELECT s.*, row_number() OVER (PARTITION BY s.model ORDER BY s.score DESC, s.lead_id) AS rank
+          FROM leadscore.lead_state AS s) AS r
+ WHERE r.rank <= 100;
+COMMENT ON VIEW leadscore.top_leads IS 'The 100 best-scored leads of every tracked model with the three rules that contribute most to each score.';
+COMMENT ON COLUMN leadscore.top_leads.model IS 'Model.';
+COMMENT ON COLUMN leadscore.top_leads.rank IS 'Rank by score within the model (1 = best; ties by lead id).';
+COMMENT ON COLUMN leadscore.top_leads.lead_id IS 'Text form of the lead key.';
+COMMENT ON COLUMN leadscore.top_leads.score IS 'Stored score.';
+COMMENT ON COLUMN leadscore.top_leads.fit_score IS 'Fit part of the score.';
+COMMENT ON COLUMN leadscore.top_leads.engagement_score IS 'Engagement part of the score.';
+COMMENT ON COLUMN leadscore.top_leads.stage IS 'Current stage.';
+COMMENT ON COLUMN leadscore.top_leads.stage_since IS 'When the lead entered its current stage.';
+COMMENT ON COLUMN leadscore.top_leads.top_rules IS 'The three largest contributions, as "rule (points)", from leadscore.explain as of the stored score''s time.';
+
+CREATE FUNCTION leadscore.rule_usage_of(model text)
+    RETURNS TABLE (family text, rule_id bigint, rule text, leads bigint, total_points numeric)
+    LANGUAGE c STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_rule_usage_of';
+COMMENT ON FUNCTION leadscore.rule_usage_of(text) IS
+    'Every rule of a tracked model with the number of leads it contributes to now and its total points, from the stored state.';
+CREATE VIEW leadscore.rule_usage AS
+SELECT t.model, u.family, u.rule_id, u.rule, u.leads, u.total_points
+  FROM leadscore.tracking AS t CROSS JOIN LATERAL leadscore.rule_usage_of(t.model) AS u;
+COMMENT ON VIEW leadscore.rule_usage IS 'How many leads each rule of each tracked model currently contributes to, and its total points.';
+COMMENT ON COLUMN leadscore.rule_usage.model IS 'Model.';
+COMMENT ON COLUMN leadscore.rule_usage.family IS '"engagement" (activity rule) or "fit" (fit rule).';
+COMMENT ON COLUMN leadscore.rule_usage.rule_id IS 'Rule id.';
+COMMENT ON COLUMN leadscore.rule_usage.rule IS 'Rule name.';
+COMMENT ON COLUMN leadscore.rule_usage.leads IS 'Leads whose stored score the rule contributes to (0 when none).';
+COMMENT ON COLUMN leadscore.rule_usage.total_points IS 'Sum of the rule''s contributions over those leads, after caps, expiry and decay.';
+
+CREATE TABLE leadscore.account_rollup (
+    model          text PRIMARY KEY REFERENCES leadscore.model (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    account_column name NOT NULL,
+    top_n          integer NOT NULL DEFAULT 3 CHECK (top_n > 0),
+    score_method   text NOT NULL DEFAULT 'top_n_mean' CHECK (score_method IN ('sum', 'max', 'top_n_mean'))
+);
+COMMENT ON TABLE leadscore.account_rollup IS 'Account (company) scores of a model: which column of the tracked leads table names the account, and how contacts'' scores roll up.';
+COMMENT ON COLUMN leadscore.account_rollup.model IS 'Tracked model (with a leads table).';
+COMMENT ON COLUMN leadscore.account_rollup.account_column IS 'Column of the leads table holding the account (company) key.';
+COMMENT ON COLUMN leadscore.account_rollup.top_n IS 'N of the top-N mean: the mean score of the account''s N best contacts.';
+COMMENT ON COLUMN leadscore.account_rollup.score_method IS 'Which figure is the account score used for account stages: sum, max or top_n_mean.';
+CREATE TABLE leadscore.account_stage (
+    model     text NOT NULL REFERENCES leadscore.account_rollup (model) ON UPDATE CASCADE ON DELETE CASCADE,
+    name      text NOT NULL CHECK (name <> ''),
+    min_score numeric NOT NULL,
+    PRIMARY KEY (model, name)
+);
+COMMENT ON TABLE leadscore.account_stage IS 'Account-level stages: an account is in the stage with the highest min_score its account score reaches.';
+COMMENT ON COLUMN leadscore.account_stage.model IS 'Model with an account roll-up.';
+COMMENT ON COLUMN leadscore.account_stage.name IS 'Stage name.';
+COMMENT ON COLUMN leadscore.account_stage.min_score IS 'Lowest account score of the stage.';
+SELECT pg_catalog.pg_extension_config_dump('leadscore.account_rollup', '');
+SELECT pg_catalog.pg_extension_config_dump('leadscore.account_stage', '');
+
+CREATE FUNCTION leadscore.account_scores(model text)
+    RETURNS TABLE (account text, contacts bigint, score_sum numeric, score_max numeric, score_top_n_mean numeric,
+                   account_score numeric, stage text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r leadscore.account_rollup;
+    t leadscore.tracking;
+BEGIN
+    SELECT * INTO r FROM leadscore.account_rollup AS a WHERE a.model = account_scores.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'leadscore: model "%" has no account roll-up', account_scores.model USING ERRCODE = '42704',
+            HINT = 'INSERT INTO leadscore.account_rollup (model, account_column) VALUES (...).';
+    END IF;
+    SELECT * INTO t FROM leadscore.tracking AS tr WHERE tr.model = account_scores.model;
+    IF NOT FOUND OR t.leads IS NULL THEN
+        RAISE EXCEPTION 'leadscore: model "%" is not tracked with a leads table', account_scores.model
+            USING ERRCODE = '55000';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS att
+                    WHERE att.attrelid = t.leads AND att.attname = r.account_column AND att.attnum > 0
+                      AND NOT att.attisdropped) THEN
+        RAISE EXCEPTION 'leadscore: account column "%" does not exist in %', r.account_column, t.leads
+            USING ERRCODE = '42703';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH c AS (
+            SELECT l.%1$I::text AS account, s.score,
+                   row_number() OVER (PARTITION BY l.%1$I ORDER BY s.score DESC) AS rn
+              FROM %2$s AS l
+              JOIN leadscore.lead_state AS s ON s.model = $1 AND s.lead_id = l.%3$I::text
+             WHERE l.%1$I IS NOT NULL
+        ), a AS (
+            SELECT c.account, count(*) AS contacts, sum(c.score) AS score_sum, max(c.score) AS score_max,
+                   round(avg(c.score) FILTER (WHERE c.rn <= $2), 6) AS score_top_n_mean
+              FROM c GROUP BY c.account
+        )
+        SELECT a.account, a.contacts, a.score_sum, a.score_max, a.score_top_n_mean, x.v,
+               (SELECT st.name FROM leadscore.account_stage AS st
+                 WHERE st.model = $1 AND x.v >= st.min_score ORDER BY st.min_score DESC, st.name LIMIT 1)
+          FROM a CROSS JOIN LATERAL (SELECT CASE $3 WHEN 'sum' THEN a.score_sum WHEN 'max' THEN a.score_max
+                                                  ELSE a.score_top_n_mean END AS v) AS x
+    $q$, r.account_column, t.leads, t.lead_key) USING account_scores.model, r.top_n, r.score_method;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.account_scores(text) IS
+    'Account scores of a model from its contacts'' stored scores (sum, max, top-N mean) and the account stage.';
+CREATE VIEW leadscore.account_score AS
+SELECT r.model, a.account, a.contacts, a.score_sum, a.score_max, a.score_top_n_mean, a.account_score, a.stage
+  FROM leadscore.account_rollup AS r CROSS JOIN LATERAL leadscore.account_scores(r.model) AS a;
+COMMENT ON VIEW leadscore.account_score IS 'Account (company) scores and stages of every model with an account roll-up.';
+COMMENT ON COLUMN leadscore.account_score.model IS 'Model.';
+COMMENT ON COLUMN leadscore.account_score.account IS 'Account key (text form of the leads table''s account column).';
+COMMENT ON COLUMN leadscore.account_score.contacts IS 'Tracked leads of the account.';
+COMMENT ON COLUMN leadscore.account_score.score_sum IS 'Sum of the contacts'' scores.';
+COMMENT ON COLUMN leadscore.account_score.score_max IS 'Best contact score.';
+COMMENT ON COLUMN leadscore.account_score.score_top_n_mean IS 'Mean score of the account''s top_n best contacts.';
+COMMENT ON COLUMN leadscore.account_score.account_score IS 'The figure chosen by account_rollup.score_method.';
+COMMENT ON COLUMN leadscore.account_score.stage IS 'Account stage (highest account_stage.min_score reached); NULL when none.';
+
+GRANT SELECT ON leadscore.score_histogram, leadscore.stage_entries, leadscore.top_leads, leadscore.rule_usage,
+                leadscore.account_score, leadscore.account_rollup, leadscore.account_stage TO leadscore_reader;
+GRANT INSERT, UPDATE, DELETE ON leadscore.account_rollup, leadscore.account_stage TO leadscore_admin;

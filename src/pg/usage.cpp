@@ -1,0 +1,81 @@
+// leadscore.rule_usage_of(model): how many leads each rule contributes to now, and how many
+// points in total, computed from the stored state (no raw activity rows are read).
+#include <map>
+
+#include "core/decimal.hpp"
+#include "pg/scoring.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "utils/builtins.h"
+}
+
+using namespace leadscore;
+using namespace leadscore::pg;
+
+namespace {
+
+struct Usage {
+    std::int64_t leads = 0;
+    WideSum points = 0;
+};
+
+}  // namespace
+
+LEADSCORE_FUNCTION(leadscore_rule_usage_of) {
+    if (PG_ARGISNULL(0)) raise(sqlstate::kInvalidParameterValue, "leadscore.rule_usage_of: model must not be NULL");
+    const std::string model = text_to_string(PG_GETARG_DATUM(0));
+    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    std::map<std::int64_t, Usage> engagement, fit;
+    {
+        SpiConnection spi;
+        StateStore store(*cm);
+        std::vector<StoredState> rows = store.lock_and_read(nullptr, false);
+        std::vector<std::string> keys;
+        for (const StoredState& s : rows) {
+            if (!s.initialized) continue;
+            keys.push_back(s.key);
+            // Each stored score is exact as of its scored_at: so are its contributions.
+            EngagementResult e = compute_engagement(*cm->model, s.summary, s.scored_at, true);
+            for (const Contribution& c : e.contributions) {
+                Usage& u = engagement[c.rule_id];
+                u.leads++;
+                u.points += c.points;
+            }
+            check_for_interrupts();
+        }
+        if (OidIsValid(cm->tracking->leads)) {
+            std::map<std::string, FitFacts> fits;
+            collect_fits(*cm, &keys, fits);
+            for (const auto& [key, facts] : fits)
+                for (std::int64_t id : facts.matches) {
+                    Usage& u = fit[id];
+                    u.leads++;
+                    for (const FitRuleSpec& r : cm->model->fit_rules())
+                        if (r.id == id) u.points += r.points;
+                }
+        }
+    }
+    pg_guard([&] { InitMaterializedSRF(fcinfo, 0); });
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    auto emit = [&](const char* family, std::int64_t id, const std::string& name, const Usage& u) {
+        Datum values[5];
+        bool nulls[5] = {false, false, false, false, false};
+        values[0] = string_to_text(family);
+        values[1] = Int64GetDatum(id);
+        values[2] = string_to_text(name);
+        values[3] = Int64GetDatum(u.leads);
+        values[4] = points_to_numeric(narrow_points(u.points, "total points of a rule"));
+        pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+    };
+    for (const ActivityRuleSpec& r : cm->model->activity_rules()) {
+        auto it = engagement.find(r.id);
+        emit("engagement", r.id, r.name, it == engagement.end() ? Usage{} : it->second);
+    }
+    for (const FitRuleSpec& r : cm->model->fit_rules()) {
+        auto it = fit.find(r.id);
+        emit("fit", r.id, r.name, it == fit.end() ? Usage{} : it->second);
+    }
+    return (Datum)0;
+}
