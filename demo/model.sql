@@ -16,18 +16,18 @@ INSERT INTO leadscore.activity_rule
     (model, name, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life, disqualify)
 VALUES
  ('demo', 'newsletter sign-up', 'newsletter',    NULL,  NULL,   NULL,              5, true,  NULL, NULL, NULL,       NULL,      false),
- ('demo', 'e-mail open',        'email_open',    NULL,  NULL,   NULL,              1, false, NULL, 10,   '90 days',  NULL,      false),
- ('demo', 'e-mail click',       'email_click',   NULL,  NULL,   NULL,              3, false, NULL, 15,   '90 days',  NULL,      false),
- ('demo', 'pricing page',       'page_view',     'url', '=',    '{/pricing}',     10, false, 3,    NULL, NULL,       '30 days', false),
+ ('demo', 'e-mail open',        'email_open',    NULL,  NULL,   NULL,              1, false, NULL, 6,    '90 days',  NULL,      false),
+ ('demo', 'e-mail click',       'email_click',   NULL,  NULL,   NULL,              3, false, NULL, 9,    '90 days',  NULL,      false),
+ ('demo', 'pricing page',       'page_view',     'url', '=',    '{/pricing}',      8, false, 3,    NULL, NULL,       '30 days', false),
  ('demo', 'product pages',      'page_view',     'url', 'like', '{/product%}',     2, false, 5,    NULL, '60 days',  NULL,      false),
  ('demo', 'docs reader',        'page_view',     'url', '=',    '{/docs}',         2, false, 3,    NULL, NULL,       '45 days', false),
  ('demo', 'careers page',       'page_view',     'url', '=',    '{/careers}',     -5, true,  NULL, NULL, NULL,       NULL,      false),
- ('demo', 'e-book download',    'ebook',         NULL,  NULL,   NULL,              6, false, 3,    NULL, '180 days', NULL,      false),
- ('demo', 'case study',         'case_study',    NULL,  NULL,   NULL,              8, false, 2,    NULL, '180 days', NULL,      false),
- ('demo', 'webinar attended',   'webinar',       NULL,  NULL,   NULL,             10, false, NULL, 20,   NULL,       '60 days', false),
- ('demo', 'demo request',       'demo_request',  NULL,  NULL,   NULL,             30, true,  NULL, NULL, NULL,       '90 days', false),
- ('demo', 'trial sign-up',      'trial_signup',  NULL,  NULL,   NULL,             25, true,  NULL, NULL, '120 days', NULL,      false),
- ('demo', 'contact sales',      'contact_sales', NULL,  NULL,   NULL,             20, false, 2,    NULL, '60 days',  NULL,      false),
+ ('demo', 'e-book download',    'ebook',         NULL,  NULL,   NULL,              4, false, 3,    NULL, '180 days', NULL,      false),
+ ('demo', 'case study',         'case_study',    NULL,  NULL,   NULL,              6, false, 2,    NULL, '180 days', NULL,      false),
+ ('demo', 'webinar attended',   'webinar',       NULL,  NULL,   NULL,             10, false, NULL, 12,   NULL,       '60 days', false),
+ ('demo', 'demo request',       'demo_request',  NULL,  NULL,   NULL,             25, true,  NULL, NULL, NULL,       '90 days', false),
+ ('demo', 'trial sign-up',      'trial_signup',  NULL,  NULL,   NULL,             20, true,  NULL, NULL, '120 days', NULL,      false),
+ ('demo', 'contact sales',      'contact_sales', NULL,  NULL,   NULL,             15, false, 2,    NULL, '60 days',  NULL,      false),
  ('demo', 'hard bounce',        'bounce',        NULL,  NULL,   NULL,            -10, true,  NULL, NULL, NULL,       NULL,      false),
  ('demo', 'unsubscribed',       'unsubscribe',   NULL,  NULL,   NULL,            -15, true,  NULL, NULL, NULL,       NULL,      false);
 

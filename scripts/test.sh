@@ -53,6 +53,7 @@ run_suite "upgrade 0.1.0 -> 0.2.0 (tests/upgrade)" bash tests/upgrade/run.sh
 run_suite "crash safety: SIGKILL during a load (tests/crash)" bash tests/crash/run.sh
 run_suite "pg_dump / pg_restore round trip (tests/dump_restore)" bash tests/dump_restore/run.sh
 run_suite "fuzzing (tests/fuzz, bounded)" bash tests/fuzz/run.sh 15
+run_suite "leadscore-report in headless Chromium (tests/report)" bash tests/report/run.sh
 run_suite "benchmark smoke (bench/run.sh --quick)" bash bench/run.sh --quick
 
 echo
