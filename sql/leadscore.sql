@@ -948,3 +948,269 @@ COMMENT ON COLUMN leadscore.account_score.stage IS 'Account stage (highest accou
 GRANT SELECT ON leadscore.score_histogram, leadscore.stage_entries, leadscore.top_leads, leadscore.rule_usage,
                 leadscore.account_score, leadscore.account_rollup, leadscore.account_stage TO leadscore_reader;
 GRANT INSERT, UPDATE, DELETE ON leadscore.account_rollup, leadscore.account_stage TO leadscore_admin;
+
+-- ---------------------------------------------------------------------------
+-- Learning: logistic regression (one Newton step per aggregate pass), naive Bayes and
+-- integer points, cross-validated on any table of leads.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION leadscore.logit_step_transition(internal, names text[], coefficients float8[], l2 float8,
+                                                features text[], converted boolean)
+    RETURNS internal LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'leadscore_logit_step_transition';
+CREATE FUNCTION leadscore.logit_step_combine(internal, internal) RETURNS internal
+    LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'leadscore_logit_step_combine';
+CREATE FUNCTION leadscore.logit_step_serialize(internal) RETURNS bytea
+    LANGUAGE c PARALLEL SAFE STRICT AS 'MODULE_PATHNAME', 'leadscore_logit_step_serialize';
+CREATE FUNCTION leadscore.logit_step_deserialize(bytea, internal) RETURNS internal
+    LANGUAGE c PARALLEL SAFE STRICT AS 'MODULE_PATHNAME', 'leadscore_logit_step_deserialize';
+CREATE FUNCTION leadscore.logit_step_final(internal) RETURNS float8[]
+    LANGUAGE c PARALLEL SAFE AS 'MODULE_PATHNAME', 'leadscore_logit_step_final';
+COMMENT ON FUNCTION leadscore.logit_step_transition(internal, text[], float8[], float8, text[], boolean) IS 'Support function of leadscore.logit_step.';
+COMMENT ON FUNCTION leadscore.logit_step_combine(internal, internal) IS 'Support function of leadscore.logit_step.';
+COMMENT ON FUNCTION leadscore.logit_step_serialize(internal) IS 'Support function of leadscore.logit_step.';
+COMMENT ON FUNCTION leadscore.logit_step_deserialize(bytea, internal) IS 'Support function of leadscore.logit_step.';
+COMMENT ON FUNCTION leadscore.logit_step_final(internal) IS 'Support function of leadscore.logit_step.';
+CREATE AGGREGATE leadscore.logit_step(names text[], coefficients float8[], l2 float8, features text[], converted boolean) (
+    SFUNC = leadscore.logit_step_transition,
+    STYPE = internal,
+    FINALFUNC = leadscore.logit_step_final,
+    COMBINEFUNC = leadscore.logit_step_combine,
+    SERIALFUNC = leadscore.logit_step_serialize,
+    DESERIALFUNC = leadscore.logit_step_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE leadscore.logit_step(text[], float8[], float8, text[], boolean) IS
+    'One Newton (IRLS) step of L2-regularised logistic regression over rows of binary features: returns {largest coefficient change, log-likelihood, rows, positives, new coefficients in the order of names}. names[1] is the intercept.';
+
+CREATE FUNCTION leadscore.learn_design(source text, key_column text, converted_column text,
+                                       missing text[] DEFAULT ARRAY['Select', ''], max_levels integer DEFAULT 30,
+                                       bins integer DEFAULT 5)
+    RETURNS TABLE (lead text, features text[], converted boolean)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    src text;
+    col record;
+    exprs text[] := '{}';
+    n bigint;
+    bounds numeric[];
+    expr text;
+    levels text[];
+    is_missing text;
+    i int;
+BEGIN
+    IF source IS NULL OR btrim(source) = '' THEN
+        RAISE EXCEPTION 'leadscore: source must name a table or view, or be a query' USING ERRCODE = '22023';
+    END IF;
+    IF bins < 2 OR max_levels < 1 THEN
+        RAISE EXCEPTION 'leadscore: bins must be at least 2 and max_levels at least 1' USING ERRCODE = '22023';
+    END IF;
+    IF source ~* '^\s*\(?\s*(select|with|values|table)\M' THEN
+        src := source;
+    ELSIF to_regclass(source) IS NOT NULL THEN
+        src := 'SELECT * FROM ' || to_regclass(source)::text;
+    ELSE
+        RAISE EXCEPTION 'leadscore: source "%" is neither a table or view nor a query', source USING ERRCODE = '42P01';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_source;
+    EXECUTE format('CREATE TEMP TABLE leadscore_learn_source AS SELECT * FROM (%s) AS s', src);
+    -- The source is read with the caller's search_path (a table name may be unqualified).
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pg_temp.leadscore_learn_source'::regclass
+                      AND attname = key_column AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'leadscore: key column "%" is not a column of the source', key_column USING ERRCODE = '42703';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pg_temp.leadscore_learn_source'::regclass
+                      AND attname = converted_column AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'leadscore: converted column "%" is not a column of the source', converted_column
+            USING ERRCODE = '42703';
+    END IF;
+    FOR col IN SELECT a.attname::text AS name, t.typcategory AS category
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                WHERE a.attrelid = 'pg_temp.leadscore_learn_source'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                  AND a.attname NOT IN (key_column, converted_column)
+                ORDER BY a.attnum
+    LOOP
+        IF col.category = 'N' THEN
+            -- Numeric: quantile bins, and missing as its own category.
+            EXECUTE format('SELECT array_agg(DISTINCT b ORDER BY b) FROM unnest((SELECT percentile_disc(%L::float8[])
+                              WITHIN GROUP (ORDER BY %I) FROM leadscore_learn_source)) AS b WHERE b IS NOT NULL',
+                           (SELECT array_agg(g::float8 / bins) FROM generate_series(1, bins - 1) g), col.name)
+                INTO bounds;
+            expr := format('CASE WHEN %I IS NULL THEN %L', col.name, col.name || E'\x1f' || 'is missing');
+            IF bounds IS NOT NULL THEN
+                FOR i IN 1 .. array_length(bounds, 1) LOOP
+                    expr := expr || format(' WHEN %I < %s THEN %L', col.name, bounds[i],
+                                           col.name || E'\x1f' || CASE WHEN i = 1 THEN '< ' || bounds[i]
+                                               ELSE 'in [' || bounds[i - 1] || ', ' || bounds[i] || ')' END);
+                END LOOP;
+                expr := expr || format(' ELSE %L END', col.name || E'\x1f' || '>= ' || bounds[array_length(bounds, 1)]);
+            ELSE
+                expr := expr || format(' ELSE %L END', col.name || E'\x1f' || 'is present');
+            END IF;
+        ELSE
+            -- Categorical: the frequent values one-hot, the rest as "(other)", missing apart.
+            is_missing := format('(%I IS NULL OR btrim(%I::text) = ANY (%L::text[]))', col.name, col.name, missing);
+            EXECUTE format('SELECT array_agg(v) FROM (SELECT %I::text AS v FROM leadscore_learn_source WHERE NOT %s
+                              GROUP BY 1 HAVING count(*) >= greatest(2, %s) ORDER BY count(*) DESC, 1 LIMIT %s) s',
+                           col.name, is_missing, ceil(n * 0.005), max_levels)
+                INTO levels;
+            expr := format('CASE WHEN %s THEN %L WHEN %I::text = ANY (%L::text[]) THEN %L || %I::text ELSE %L END',
+                           is_missing, col.name || E'\x1f' || 'is missing', col.name, coalesce(levels, '{}'),
+                           col.name || E'\x1f' || '= ', col.name, col.name || E'\x1f' || '= (other)');
+        END IF;
+        exprs := exprs || expr;
+    END LOOP;
+    IF array_length(exprs, 1) IS NULL THEN
+        RAISE EXCEPTION 'leadscore: the source has no columns besides the key and the converted flag' USING ERRCODE = '22000';
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT %I::text, ARRAY[%s], %I::boolean FROM leadscore_learn_source WHERE %I IS NOT NULL',
+                                key_column, array_to_string(exprs, ', '), converted_column, converted_column);
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_design(text, text, text, text[], integer, integer) IS
+    'Binary features of every row of a table, view or query: numeric columns in quantile bins, other columns one-hot on their frequent values with "(other)", and missing values (NULL or one of the missing tokens, e.g. ''Select'') as a category of their own. A feature is "column<US>condition".';
+
+CREATE FUNCTION leadscore.learn_logistic(design text, l2 float8 DEFAULT 1.0, max_iterations integer DEFAULT 50)
+    RETURNS TABLE (feature text, coefficient float8, support bigint)
+    LANGUAGE plpgsql
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    names text[];
+    supports bigint[];
+    betas float8[];
+    result float8[];
+    total bigint;
+    pos bigint;
+    it int := 0;
+BEGIN
+    EXECUTE format('SELECT array_agg(f ORDER BY f), array_agg(c ORDER BY f) FROM (SELECT f, count(*) AS c
+                      FROM (%s) AS d(lead, features, converted), unnest(d.features) AS f GROUP BY f) s', design)
+        INTO names, supports;
+    EXECUTE format('SELECT count(*), count(*) FILTER (WHERE converted) FROM (%s) AS d(lead, features, converted)', design)
+        INTO total, pos;
+    IF total = 0 THEN RAISE EXCEPTION 'learning: there are no rows to learn from' USING ERRCODE = '22000'; END IF;
+    IF pos = 0 OR pos = total THEN
+        RAISE EXCEPTION 'learning: % lead converted: nothing to learn from', CASE WHEN pos = 0 THEN 'no' ELSE 'every' END
+            USING ERRCODE = '22000';
+    END IF;
+    names := ARRAY['(intercept)'] || coalesce(names, '{}');
+    supports := ARRAY[total] || coalesce(supports, '{}');
+    betas := ARRAY[ln(pos::float8 / (total - pos))] || array_fill(0::float8, ARRAY[array_length(names, 1) - 1]);
+    LOOP
+        it := it + 1;
+        EXECUTE format('SELECT leadscore.logit_step($1, $2, $3, d.features, d.converted) FROM (%s) AS d(lead, features, converted)',
+                       design) INTO result USING names, betas, l2;
+        betas := result[5:];
+        EXIT WHEN result[1] < 1e-7;
+        IF it >= max_iterations THEN
+            RAISE EXCEPTION 'learning: logistic regression did not converge in % iterations', max_iterations
+                USING ERRCODE = '22000', HINT = 'Raise max_iterations or l2.';
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT replace(n.f, E'\x1f', ' '), b.v, s.c
+                   FROM unnest(names, betas, supports) AS x(f, v, c)
+                   CROSS JOIN LATERAL (SELECT x.f) AS n(f) CROSS JOIN LATERAL (SELECT x.v) AS b(v)
+                   CROSS JOIN LATERAL (SELECT x.c) AS s(c);
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_logistic(text, float8, integer) IS
+    'L2-regularised logistic regression on a design query (lead, features text[], converted): Newton steps, one leadscore.logit_step pass each, until the largest change is below 1e-7. Returns each feature''s coefficient (log-odds) and support (rows having it); "(intercept)" first.';
+
+CREATE FUNCTION leadscore.learn_report(source text, key_column text, converted_column text, k integer DEFAULT 5,
+                                       missing text[] DEFAULT ARRAY['Select', ''], l2 float8 DEFAULT 1.0,
+                                       score_range numeric DEFAULT 100)
+    RETURNS TABLE (fold text, method text, auc numeric, leads bigint, converted bigint)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    f int;
+BEGIN
+    IF k < 2 THEN RAISE EXCEPTION 'leadscore: k must be at least 2' USING ERRCODE = '22023'; END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_design;
+    CREATE TEMP TABLE leadscore_learn_design AS
+        SELECT d.lead, d.features, d.converted, abs(hashtext(d.lead)) % k AS part
+          FROM leadscore.learn_design(source, key_column, converted_column, missing) AS d;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_scores;
+    CREATE TEMP TABLE leadscore_learn_scores (part int, method text, lead text, score float8, converted boolean);
+    FOR f IN 0 .. k - 1 LOOP
+        -- (a) the logistic model
+        DROP TABLE IF EXISTS pg_temp.leadscore_learn_coef;
+        CREATE TEMP TABLE leadscore_learn_coef AS
+            SELECT replace(c.feature, ' ', E'\x1f') AS raw, c.feature, c.coefficient
+              FROM leadscore.learn_logistic(format('SELECT lead, features, converted FROM leadscore_learn_design WHERE part <> %s', f),
+                                            l2) AS c;
+        -- feature names were "column<US>condition": recover the column as the group
+        UPDATE leadscore_learn_coef SET raw = x.r
+          FROM (SELECT DISTINCT u AS r, replace(u, E'\x1f', ' ') AS shown
+                  FROM leadscore_learn_design, unnest(features) AS u) AS x
+         WHERE x.shown = leadscore_learn_coef.feature;
+        INSERT INTO leadscore_learn_scores
+        SELECT f, 'logistic', d.lead, coalesce(sum(c.coefficient), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN leadscore_learn_coef c ON c.raw = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+        -- (b) integer points: per column, the lowest level at 0, scaled to the score range
+        INSERT INTO leadscore_learn_scores
+        WITH grouped AS (
+            SELECT c.raw, split_part(c.raw, E'\x1f', 1) AS grp,
+                   c.coefficient - min(c.coefficient) OVER (PARTITION BY split_part(c.raw, E'\x1f', 1)) AS shifted
+              FROM leadscore_learn_coef c WHERE c.raw <> '(intercept)'
+        ), scale AS (
+            SELECT score_range::float8 / nullif(sum(m), 0) AS s FROM (SELECT max(shifted) AS m FROM grouped GROUP BY grp) g
+        ), pts AS (
+            SELECT g.raw, round(g.shifted * coalesce((SELECT s FROM scale), 0)) AS points FROM grouped g
+        )
+        SELECT f, 'integer points', d.lead, coalesce(sum(p.points), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN pts p ON p.raw = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+        -- (c) naive Bayes: per feature, smoothed frequency among converted vs other leads
+        INSERT INTO leadscore_learn_scores
+        WITH train AS (SELECT * FROM leadscore_learn_design WHERE part <> f),
+        totals AS (SELECT count(*) FILTER (WHERE converted) AS p, count(*) FILTER (WHERE NOT converted) AS n FROM train),
+        counts AS (
+            SELECT u AS feat, split_part(u, E'\x1f', 1) AS grp, count(*) FILTER (WHERE t.converted) AS p,
+                   count(*) FILTER (WHERE NOT t.converted) AS n
+              FROM train t, unnest(t.features) AS u GROUP BY u
+        ), levels AS (SELECT grp, count(*) AS l FROM counts GROUP BY grp),
+        lo AS (
+            SELECT c.feat, ln((c.p + 1.0) / ((SELECT p FROM totals) + l.l)) - ln((c.n + 1.0) / ((SELECT n FROM totals) + l.l)) AS v
+              FROM counts c JOIN levels l USING (grp)
+        )
+        SELECT f, 'naive Bayes', d.lead, coalesce(sum(lo.v), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN lo ON lo.feat = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+    END LOOP;
+    RETURN QUERY
+    WITH ranked AS (
+        SELECT s.part, s.method, s.converted,
+               rank() OVER (PARTITION BY s.part, s.method ORDER BY s.score)
+               + (count(*) OVER (PARTITION BY s.part, s.method, s.score) - 1) / 2.0 AS r
+          FROM leadscore_learn_scores s
+    ), per_fold AS (
+        SELECT r.part, r.method, count(*) AS n, count(*) FILTER (WHERE r.converted) AS pos,
+               sum(r.r) FILTER (WHERE r.converted) AS rank_sum
+          FROM ranked r GROUP BY r.part, r.method
+    ), aucs AS (
+        SELECT p.part, p.method, p.n, p.pos,
+               CASE WHEN p.pos = 0 OR p.pos = p.n THEN NULL
+                    ELSE (p.rank_sum - p.pos * (p.pos + 1) / 2.0) / (p.pos::numeric * (p.n - p.pos)) END AS auc
+          FROM per_fold p
+    )
+    SELECT (a.part + 1)::text, a.method, round(a.auc, 4), a.n, a.pos FROM aucs a
+    UNION ALL
+    SELECT 'mean', a.method, round(avg(a.auc), 4), sum(a.n)::bigint, sum(a.pos)::bigint FROM aucs a GROUP BY a.method
+    ORDER BY 1, 2;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric) IS
+    'k-fold cross-validated ROC AUC on any table, view or query of leads with a converted flag: (a) the L2 logistic model, (b) the integer points derived from it (lowest level of each column at 0, scaled to score_range), (c) naive Bayes. Values listed in missing (e.g. ''Select'', '''') count as missing.';
+REVOKE EXECUTE ON FUNCTION leadscore.learn_design(text, text, text, text[], integer, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION leadscore.learn_design(text, text, text, text[], integer, integer),
+                          leadscore.learn_report(text, text, text, integer, text[], float8, numeric) TO leadscore_admin;
