@@ -633,3 +633,162 @@ REVOKE EXECUTE ON FUNCTION leadscore.learn_design(text, text, text, text[], inte
 REVOKE EXECUTE ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION leadscore.learn_design(text, text, text, text[], integer, integer),
                           leadscore.learn_report(text, text, text, integer, text[], float8, numeric) TO leadscore_admin;
+
+CREATE FUNCTION leadscore.learn_points(model text, outcomes text, as_of timestamptz DEFAULT now(),
+                                       activity_window interval DEFAULT '90 days', l2 float8 DEFAULT 1.0,
+                                       missing text[] DEFAULT ARRAY['Select', ''], max_levels integer DEFAULT 20,
+                                       bins integer DEFAULT 5)
+    RETURNS TABLE (kind text, attribute text, activity_type text, op text, value text[], weight float8,
+                   support bigint, points integer)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    t leadscore.tracking;
+    m leadscore.model;
+    col record;
+    exprs text[] := '{}';
+    bounds numeric[];
+    levels text[];
+    is_missing text;
+    n bigint;
+    i int;
+    scale float8;
+BEGIN
+    SELECT * INTO m FROM leadscore.model AS x WHERE x.name = learn_points.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'leadscore model "%" does not exist', learn_points.model USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO t FROM leadscore.tracking AS x WHERE x.model = learn_points.model;
+    IF NOT FOUND OR t.leads IS NULL THEN
+        RAISE EXCEPTION 'leadscore: model "%" must be tracked with a leads table to learn from', learn_points.model
+            USING ERRCODE = '55000';
+    END IF;
+    IF activity_window IS NULL OR activity_window <= interval '0' THEN
+        RAISE EXCEPTION 'leadscore: activity_window must be positive' USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %s', t.leads) INTO n;
+    -- Candidate fit rules: every column of the leads table but the key, as rules can express them:
+    -- "= value" for frequent values, "is null" / "in (missing tokens)" for missing, ">= b" thresholds.
+    FOR col IN SELECT a.attname::text AS name, ty.typcategory AS category
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                WHERE a.attrelid = t.leads AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> t.lead_key
+                  AND ty.typcategory IN ('N', 'S', 'B', 'E')
+                ORDER BY a.attnum
+    LOOP
+        exprs := exprs || format('CASE WHEN l.%I IS NULL THEN %L END', col.name,
+                                 'f' || E'\x1f' || col.name || E'\x1f' || 'is null' || E'\x1f');
+        IF col.category = 'N' THEN
+            EXECUTE format('SELECT array_agg(DISTINCT b ORDER BY b) FROM unnest((SELECT percentile_disc(%L::float8[])
+                              WITHIN GROUP (ORDER BY %I) FROM %s)) AS b WHERE b IS NOT NULL',
+                           (SELECT array_agg(g::float8 / bins) FROM generate_series(1, bins - 1) g), col.name, t.leads)
+                INTO bounds;
+            FOR i IN 1 .. coalesce(array_length(bounds, 1), 0) LOOP
+                exprs := exprs || format('CASE WHEN l.%I >= %s THEN %L END', col.name, bounds[i],
+                                         'f' || E'\x1f' || col.name || E'\x1f' || '>=' || E'\x1f' || bounds[i]);
+            END LOOP;
+        ELSE
+            is_missing := format('btrim(l.%I::text) = ANY (%L::text[])', col.name, missing);
+            exprs := exprs || format('CASE WHEN %s THEN %L END', is_missing,
+                                     'f' || E'\x1f' || col.name || E'\x1f' || 'in' || E'\x1f' || array_to_string(missing, E'\x1e'));
+            EXECUTE format('SELECT array_agg(v) FROM (SELECT l.%I::text AS v FROM %s l WHERE l.%I IS NOT NULL AND NOT %s
+                              GROUP BY 1 HAVING count(*) >= greatest(2, %s) ORDER BY count(*) DESC, 1 LIMIT %s) s',
+                           col.name, t.leads, col.name, is_missing, ceil(n * 0.005), max_levels)
+                INTO levels;
+            IF levels IS NOT NULL THEN
+                exprs := exprs || format('CASE WHEN l.%I::text = ANY (%L::text[]) THEN %L || l.%I::text END',
+                                         col.name, levels, 'f' || E'\x1f' || col.name || E'\x1f' || '=' || E'\x1f', col.name);
+            END IF;
+        END IF;
+    END LOOP;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_points;
+    EXECUTE format($q$
+        CREATE TEMP TABLE leadscore_learn_points AS
+        WITH o AS (%1$s),
+        acts AS (
+            SELECT a.%3$I::text AS lead, array_agg(DISTINCT 'a' || E'\x1f' || a.%4$I::text) AS f
+              FROM %2$s a
+             WHERE a.%5$I <= $1 AND a.%5$I > $1 - $2 AND a.%3$I IS NOT NULL AND a.%4$I IS NOT NULL
+             GROUP BY 1
+        )
+        SELECT l.%7$I::text AS lead,
+               array_remove(ARRAY[%8$s], NULL) || coalesce(acts.f, '{}') AS features,
+               coalesce(bool_or(o.converted AND (o.converted_at IS NULL OR o.converted_at > $1)), false) AS converted
+          FROM %6$s l
+          LEFT JOIN acts ON acts.lead = l.%7$I::text
+          LEFT JOIN o ON o.lead = l.%7$I::text
+         GROUP BY l.%7$I, acts.f, %9$s
+        HAVING NOT coalesce(bool_or(o.converted AND o.converted_at <= $1), false)
+    $q$, leadscore.outcomes_query(outcomes), t.activities, t.lead_column, t.type_column, t.time_column, t.leads,
+         t.lead_key, array_to_string(exprs, ', '),
+         (SELECT string_agg(format('l.%I', a.attname), ', ') FROM pg_catalog.pg_attribute a
+           WHERE a.attrelid = t.leads AND a.attnum > 0 AND NOT a.attisdropped))
+    USING as_of, activity_window;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_weights;
+    CREATE TEMP TABLE leadscore_learn_weights AS
+        SELECT replace(w.feature, ' ', E'\x1f') AS raw, w.feature, w.coefficient, w.support
+          FROM leadscore.learn_logistic('SELECT lead, features, converted FROM leadscore_learn_points', l2) AS w;
+    UPDATE leadscore_learn_weights SET raw = x.r
+      FROM (SELECT DISTINCT u AS r, replace(u, E'\x1f', ' ') AS shown FROM leadscore_learn_points, unnest(features) AS u) AS x
+     WHERE x.shown = leadscore_learn_weights.feature;
+    -- Integer points: the largest total a lead can reach maps to the model's range (100 when unbounded).
+    SELECT coalesce(m.score_max - coalesce(m.score_min, 0), 100)::float8
+           / nullif(sum(greatest(w.coefficient, 0)), 0)
+      INTO scale FROM leadscore_learn_weights w WHERE w.raw <> '(intercept)';
+    RETURN QUERY
+    SELECT CASE split_part(w.raw, E'\x1f', 1) WHEN 'a' THEN 'activity' ELSE 'fit' END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'f' THEN split_part(w.raw, E'\x1f', 2) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'a' THEN split_part(w.raw, E'\x1f', 2) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'f' THEN split_part(w.raw, E'\x1f', 3) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) <> 'f' THEN NULL
+                WHEN split_part(w.raw, E'\x1f', 3) = 'is null' THEN NULL
+                WHEN split_part(w.raw, E'\x1f', 3) = 'in' THEN string_to_array(split_part(w.raw, E'\x1f', 4), E'\x1e')
+                ELSE ARRAY[split_part(w.raw, E'\x1f', 4)] END,
+           w.coefficient, w.support, round(w.coefficient * coalesce(scale, 0))::integer
+      FROM leadscore_learn_weights w
+     WHERE w.raw <> '(intercept)'
+     ORDER BY abs(w.coefficient) DESC, w.raw;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_points(text, text, timestamptz, interval, float8, text[], integer, integer) IS
+    'Learns point values for a tracked model from the leads that converted after as_of: candidate rules are each activity type at least once within activity_window before as_of, and every column of the leads table ("=" frequent values, "is null" and the missing tokens, ">=" quantile thresholds); returns each candidate''s logistic weight (log-odds), support (leads having it) and integer points scaled to the model''s score range.';
+
+CREATE FUNCTION leadscore.write_draft(model text, draft text, outcomes text, as_of timestamptz DEFAULT now(),
+                                      activity_window interval DEFAULT '90 days', l2 float8 DEFAULT 1.0,
+                                      missing text[] DEFAULT ARRAY['Select', ''])
+    RETURNS integer
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    written integer;
+BEGIN
+    IF draft IS NULL OR draft = model THEN
+        RAISE EXCEPTION 'leadscore: the draft must be a model other than "%"', model USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM leadscore.tracking AS x WHERE x.model = draft) THEN
+        RAISE EXCEPTION 'leadscore: "%" is tracked: a draft must be untracked', draft USING ERRCODE = '55000';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_proposed;
+    CREATE TEMP TABLE leadscore_learn_proposed AS
+        SELECT * FROM leadscore.learn_points(model, outcomes, as_of, activity_window, l2, missing) AS p WHERE p.points <> 0;
+    DELETE FROM leadscore.model AS x WHERE x.name = draft;
+    INSERT INTO leadscore.model (name, score_min, score_max, description)
+    SELECT draft, NULL, NULL, format('Learned from "%s" as of %s (activity window %s); edit freely', model, as_of, activity_window);
+    INSERT INTO leadscore.activity_rule (model, name, activity_type, points, once, expires_after)
+    SELECT draft, 'learned: ' || p.activity_type, p.activity_type, p.points, true, activity_window
+      FROM leadscore_learn_proposed p WHERE p.kind = 'activity';
+    INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points)
+    SELECT draft, left('learned: ' || p.attribute || ' ' || p.op || coalesce(' ' || array_to_string(p.value, ','), ''), 200),
+           p.attribute, p.op, p.value, p.points
+      FROM leadscore_learn_proposed p WHERE p.kind = 'fit';
+    SELECT count(*) INTO written FROM leadscore_learn_proposed;
+    RETURN written;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[]) IS
+    'Writes the points learned by leadscore.learn_points as ordinary rules of an untracked draft model (replacing it), ready for leadscore.backtest against the live model; returns the number of rules written.';
+REVOKE EXECUTE ON FUNCTION leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION leadscore.learn_points(text, text, timestamptz, interval, float8, text[], integer, integer),
+                          leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[])
+    TO leadscore_admin;

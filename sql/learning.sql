@@ -45,3 +45,39 @@ SELECT * FROM leadscore.learn_logistic($$SELECT lead, features, false FROM leads
 SELECT * FROM leadscore.learn_logistic($$SELECT lead, features, converted FROM leadscore.learn_design('learn_leads', 'Prospect ID', 'converted')$$, -1);
 \set VERBOSITY default
 DROP TABLE learn_leads;
+
+-- Learned points for a tracked model, written into a draft of ordinary rules and backtested.
+CREATE SCHEMA lp;
+CREATE TABLE lp.leads (id int PRIMARY KEY, title text, employees int);
+CREATE TABLE lp.acts (lead_id int, type text, at timestamptz);
+CREATE INDEX ON lp.acts (lead_id);
+CREATE TABLE lp.outcomes (lead_id int, converted boolean, converted_at timestamptz);
+INSERT INTO lp.leads SELECT g, (ARRAY['CEO', 'Engineer', 'Student', 'Select'])[1 + g % 4], (g * 13) % 900 FROM generate_series(1, 2000) g;
+-- demo requests within 90 days before June 1 and CEOs convert more; webinars long before do not count
+INSERT INTO lp.acts SELECT g, 'demo', '2026-05-01'::timestamptz - (g % 20) * interval '1 day' FROM generate_series(1, 2000) g WHERE g % 3 = 0;
+INSERT INTO lp.acts SELECT g, 'webinar', '2025-06-01' FROM generate_series(1, 2000) g WHERE g % 2 = 0;
+INSERT INTO lp.outcomes SELECT l.id, random() < 1 / (1 + exp(-(-2 + CASE WHEN l.id % 3 = 0 THEN 2 ELSE 0 END
+                                                          + CASE l.title WHEN 'CEO' THEN 1.5 ELSE 0 END))), '2026-07-01'
+  FROM lp.leads l;
+INSERT INTO leadscore.model (name, score_min, score_max) VALUES ('lp', 0, 100);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('lp', 'webinar', 'webinar', 50);
+SELECT leadscore.track('lp', 'lp.acts', 'lead_id', 'type', 'at', 'lp.leads', 'id');
+SELECT kind, attribute, activity_type, op, value, weight > 0 AS positive, support, points
+  FROM leadscore.learn_points('lp', 'lp.outcomes', '2026-06-01', '90 days')
+ WHERE abs(weight) > 0.5 ORDER BY kind, attribute, activity_type;
+SELECT leadscore.write_draft('lp', 'lp_learned', 'lp.outcomes', '2026-06-01', '90 days') > 0 AS written;
+SELECT name, activity_type, points > 0 AS positive, once, expires_after FROM leadscore.activity_rule
+ WHERE model = 'lp_learned' ORDER BY name;
+SELECT count(*) > 0 AS fit_rules FROM leadscore.fit_rule WHERE model = 'lp_learned';
+-- the learned draft ranks the outcomes better than the hand-made model (webinars a year ago)
+SELECT (SELECT value FROM leadscore.backtest(ARRAY['lp_learned'], 'lp.outcomes', '2026-06-01', 'lp') WHERE section = 'overall')
+     > (SELECT value FROM leadscore.backtest(ARRAY['lp'], 'lp.outcomes', '2026-06-01', 'lp') WHERE section = 'overall')
+       AS learned_is_better;
+\set VERBOSITY terse
+SELECT leadscore.write_draft('lp', 'lp', 'lp.outcomes');
+SELECT * FROM leadscore.learn_points('nope', 'lp.outcomes');
+SELECT * FROM leadscore.learn_points('lp', 'lp.outcomes', '2026-06-01', '-1 day');
+\set VERBOSITY default
+SELECT leadscore.untrack('lp');
+DELETE FROM leadscore.model WHERE name IN ('lp', 'lp_learned');
+DROP SCHEMA lp CASCADE;
