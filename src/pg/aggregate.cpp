@@ -33,24 +33,8 @@ struct EngagementAggState {
     std::int32_t row_typmod = -1;
 };
 
-void delete_state(void* arg) { delete static_cast<EngagementAggState*>(arg); }
-
-// The C++ state lives on the C++ heap and is freed when the aggregate context is reset.
 EngagementAggState* new_state(MemoryContext aggcontext) {
-    EngagementAggState* state = new EngagementAggState();
-    try {
-        pg_guard([&] {
-            MemoryContextCallback* cb = static_cast<MemoryContextCallback*>(
-                MemoryContextAlloc(aggcontext, sizeof(MemoryContextCallback)));
-            cb->func = delete_state;
-            cb->arg = state;
-            MemoryContextRegisterResetCallback(aggcontext, cb);
-        });
-    } catch (...) {
-        delete state;
-        throw;
-    }
-    return state;
+    return new_owned_by_context<EngagementAggState>(aggcontext);
 }
 
 MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* fname) {
@@ -88,25 +72,10 @@ struct CallSiteCache {
     ActivityMatch match;
 };
 
-void delete_call_site_cache(void* arg) { delete static_cast<CallSiteCache*>(arg); }
-
 CallSiteCache& call_site_cache(FunctionCallInfo fcinfo) {
-    if (fcinfo->flinfo->fn_extra) return *static_cast<CallSiteCache*>(fcinfo->flinfo->fn_extra);
-    CallSiteCache* cache = new CallSiteCache();
-    try {
-        pg_guard([&] {
-            MemoryContextCallback* cb = static_cast<MemoryContextCallback*>(
-                MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(MemoryContextCallback)));
-            cb->func = delete_call_site_cache;
-            cb->arg = cache;
-            MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, cb);
-        });
-    } catch (...) {
-        delete cache;
-        throw;
-    }
-    fcinfo->flinfo->fn_extra = cache;
-    return *cache;
+    if (!fcinfo->flinfo->fn_extra)
+        fcinfo->flinfo->fn_extra = new_owned_by_context<CallSiteCache>(fcinfo->flinfo->fn_mcxt);
+    return *static_cast<CallSiteCache*>(fcinfo->flinfo->fn_extra);
 }
 
 }  // namespace

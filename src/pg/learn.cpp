@@ -26,24 +26,7 @@ struct LogitState {
     std::vector<double> row;
 };
 
-void delete_state(void* p) { delete static_cast<LogitState*>(p); }
-
-LogitState* new_state(MemoryContext aggcontext) {
-    LogitState* s = new LogitState();
-    try {
-        pg_guard([&] {
-            MemoryContextCallback* cb =
-                static_cast<MemoryContextCallback*>(MemoryContextAlloc(aggcontext, sizeof(MemoryContextCallback)));
-            cb->func = delete_state;
-            cb->arg = s;
-            MemoryContextRegisterResetCallback(aggcontext, cb);
-        });
-    } catch (...) {
-        delete s;
-        throw;
-    }
-    return s;
-}
+LogitState* new_state(MemoryContext aggcontext) { return new_owned_by_context<LogitState>(aggcontext); }
 
 MemoryContext agg_context(FunctionCallInfo fcinfo) {
     MemoryContext c = nullptr;

@@ -48,6 +48,26 @@ inline void pg_guard(F&& body) {
                   const_cast<void*>(static_cast<const void*>(&body)));
 }
 
+// A C++ object owned by a memory context: deleted when the context is reset or deleted
+// (aggregate states, per-call-site caches).
+template <class T>
+T* new_owned_by_context(MemoryContext context) {
+    T* object = new T();
+    try {
+        pg_guard([&] {
+            MemoryContextCallback* cb =
+                static_cast<MemoryContextCallback*>(MemoryContextAlloc(context, sizeof(MemoryContextCallback)));
+            cb->func = [](void* p) { delete static_cast<T*>(p); };
+            cb->arg = object;
+            MemoryContextRegisterResetCallback(context, cb);
+        });
+    } catch (...) {
+        delete object;
+        throw;
+    }
+    return object;
+}
+
 // Runs body like pg_guard but reports a PostgreSQL error as its message instead of throwing;
 // nullopt when body succeeded. For checks that re-raise the error in their own words.
 std::optional<std::string> pg_error_message(const std::function<void()>& body);
