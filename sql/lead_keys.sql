@@ -164,6 +164,20 @@ SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'lk_part' ORDER BY
 -- re-inserting the lead scores its existing activities
 INSERT INTO lk.leads VALUES (3, 'Intern');
 SELECT lead_id, score, engagement_score, stage FROM leadscore.lead_score WHERE model = 'lk_part' AND lead_id = '3';
+-- a partition created after track() gets the triggers: rows inserted straight into it are scored
+CREATE TABLE lk.activities_2025 PARTITION OF lk.activities FOR VALUES FROM ('2025-01-01 00:00+00') TO ('2026-01-01 00:00+00');
+INSERT INTO lk.activities_2025 (id, lead_id, type, url, occurred_at) VALUES (2000, 2, 'demo', NULL, '2025-02-01 00:00+00');
+SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'lk_part' AND lead_id = '2';
+-- an attached table with rows: its rows are scored at once, and later rows too
+CREATE TABLE lk.activities_2026 (id bigint NOT NULL, lead_id int, type text, url text, occurred_at timestamptz);
+INSERT INTO lk.activities_2026 VALUES (1000, 1, 'demo', NULL, '2026-03-01 00:00+00');
+ALTER TABLE lk.activities ATTACH PARTITION lk.activities_2026 FOR VALUES FROM ('2026-01-01 00:00+00') TO ('2027-01-01 00:00+00');
+SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'lk_part' AND lead_id = '1';
+INSERT INTO lk.activities_2026 VALUES (1001, 1, 'page_view', '/pricing', '2026-03-02 00:00+00');
+SELECT lead_id, score FROM leadscore.lead_score WHERE model = 'lk_part' AND lead_id = '1';
+SELECT count(*) AS leads,
+       count(*) FILTER (WHERE s.score = leadscore.score('lk_part', s.lead_id::int, s.scored_at)) AS exact
+  FROM leadscore.lead_score s WHERE s.model = 'lk_part';
 
 -- ---------------------------------------------------------------------------
 -- untrack(): triggers, state and stage history go; rules stay; the CRM tables keep working

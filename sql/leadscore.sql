@@ -702,20 +702,47 @@ COMMENT ON FUNCTION leadscore.backtest(text[], text, timestamptz, text) IS
 CREATE FUNCTION leadscore.tracked_table_altered() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    m text;
+    t record;
+    part regclass;
+    fn text;
 BEGIN
-    FOR m IN SELECT DISTINCT t.model
+    FOR t IN SELECT DISTINCT tr.model, tr.state_table, tr.activities, tr.leads
                FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-               JOIN leadscore.tracking AS t ON c.objid IN (t.activities, t.leads)
+               JOIN leadscore.tracking AS tr
+                 ON c.objid IN (tr.activities, tr.leads)
+                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.objid) AS a
+                             WHERE a.relid IN (tr.activities, tr.leads))
               WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-              ORDER BY 1
+              ORDER BY tr.model
     LOOP
-        PERFORM leadscore.rescore(m);
+        -- Partitions created or attached later get the triggers the tracked table's partitions have.
+        FOR part, fn IN
+            SELECT p.relid, CASE WHEN tbl.oid = t.activities THEN 'activity_changed' ELSE 'lead_changed' END
+              FROM (SELECT t.activities AS oid UNION ALL SELECT t.leads WHERE t.leads IS NOT NULL) AS tbl,
+                   pg_catalog.pg_partition_tree(tbl.oid) AS p
+             WHERE p.relid <> tbl.oid
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                                WHERE g.tgrelid = p.relid AND g.tgname = 'leadscore_' || t.state_table || '_ins')
+        LOOP
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS leadscore_new '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_ins', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS leadscore_old '
+                                      'NEW TABLE AS leadscore_new FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_upd', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS leadscore_old '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_del', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+                                      'EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_trunc', part, fn, t.model);
+        END LOOP;
+        PERFORM leadscore.rescore(t.model);
     END LOOP;
 END
 $fn$;
 COMMENT ON FUNCTION leadscore.tracked_table_altered() IS
-    'Event trigger: rescores the models of a tracked table after ALTER TABLE, so an incompatible change fails with the model''s error.';
+    'Event trigger: after ALTER TABLE on a tracked table (or CREATE TABLE of one of its partitions) puts the triggers on new partitions and rescores the models, so an incompatible change fails with the model''s error.';
 
 -- DROP TABLE of a tracked table untracks its models: triggers left on the other tracked table
 -- and the state table go; models, rules and stage history stay.
@@ -751,7 +778,7 @@ COMMENT ON FUNCTION leadscore.tracked_table_dropped() IS
     'Event trigger: a dropped tracked table untracks its models (rules and stage history are kept).';
 
 CREATE EVENT TRIGGER leadscore_tracked_table_altered ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION leadscore.tracked_table_altered();
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE') EXECUTE FUNCTION leadscore.tracked_table_altered();
 CREATE EVENT TRIGGER leadscore_tracked_table_dropped ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED') EXECUTE FUNCTION leadscore.tracked_table_dropped();
 REVOKE EXECUTE ON FUNCTION leadscore.tracked_table_altered() FROM PUBLIC;
