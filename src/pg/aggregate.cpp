@@ -1,6 +1,8 @@
 // leadscore.engagement_score(model, activity row, as_of): a parallel-safe aggregate whose
 // state is the same occurrence summary the triggers store.
+#include <algorithm>
 #include <cstring>
+#include <unordered_set>
 
 #include "core/decimal.hpp"
 #include "pg/scoring.hpp"
@@ -19,22 +21,62 @@ using namespace leadscore::pg;
 
 namespace {
 
-constexpr unsigned char kEngagementAggStateVersion = 1;
+constexpr unsigned char kEngagementAggStateVersion = 2;
 
-struct EngagementAggState {
-    std::string model;
-    std::optional<Timestamp> as_of;
-    Summary summary;
-    // Per-group lookups kept for speed; rebuilt after deserialization.
-    std::shared_ptr<CompiledModel> cm;
-    const Matcher* matcher = nullptr;
-    std::optional<RowLayout> layout;
-    Oid row_type = InvalidOid;
-    std::int32_t row_typmod = -1;
+struct AggOccurrence {
+    std::int64_t rule_id;
+    Timestamp time;
 };
 
+// A group's state is plain data palloc'd in the aggregate context, so hash aggregation
+// accounts for its memory and a reset frees it without running destructors. Occurrences are
+// appended unsorted and sorted once, in the final function.
+struct EngagementAggState {
+    const std::string* model;  // interned name; null until the first row
+    bool has_as_of;
+    Timestamp as_of;
+    std::size_t count, capacity;
+    AggOccurrence* items;
+};
+
+// Model names used by aggregate states, kept for the backend's life: a state compares and
+// stores a pointer. Never destroyed, so no static destruction order at exit.
+const std::string* intern_model_name(const char* data, std::size_t len) {
+    static auto* names = new std::unordered_set<std::string>();
+    return &*names->emplace(data, len).first;
+}
+
 EngagementAggState* new_state(MemoryContext aggcontext) {
-    return new_owned_by_context<EngagementAggState>(aggcontext);
+    EngagementAggState* state = nullptr;
+    pg_guard([&] {
+        state = static_cast<EngagementAggState*>(MemoryContextAllocZero(aggcontext, sizeof(EngagementAggState)));
+    });
+    return state;
+}
+
+void reserve(EngagementAggState* state, MemoryContext aggcontext, std::size_t needed) {
+    if (needed <= state->capacity) return;
+    std::size_t capacity = std::max<std::size_t>({8, state->capacity * 2, needed});
+    pg_guard([&] {
+        const Size bytes = capacity * sizeof(AggOccurrence);
+        state->items = static_cast<AggOccurrence*>(state->items ? repalloc_huge(state->items, bytes)
+                                                                : MemoryContextAllocHuge(aggcontext, bytes));
+    });
+    state->capacity = capacity;
+}
+
+void append(EngagementAggState* state, MemoryContext aggcontext, std::int64_t rule_id, Timestamp t) {
+    if (state->count == state->capacity) reserve(state, aggcontext, state->count + 1);
+    state->items[state->count++] = AggOccurrence{rule_id, t};
+}
+
+Summary summary_of(const EngagementAggState* state) {
+    std::sort(state->items, state->items + state->count, [](const AggOccurrence& a, const AggOccurrence& b) {
+        return a.rule_id != b.rule_id ? a.rule_id < b.rule_id : a.time < b.time;
+    });
+    Summary s;
+    for (std::size_t i = 0; i < state->count; i++) s.add(state->items[i].rule_id, state->items[i].time);
+    return s;
 }
 
 MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* fname) {
@@ -44,8 +86,8 @@ MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* fname) {
     return aggcontext;
 }
 
-void check_model(EngagementAggState* state, const std::string& model) {
-    if (state->model.empty())
+void check_model(EngagementAggState* state, const std::string* model) {
+    if (!state->model)
         state->model = model;
     else if (state->model != model)
         raise(sqlstate::kInvalidParameterValue, "leadscore.engagement_score: model must be the same for every row of a group");
@@ -59,6 +101,7 @@ namespace {
 // costs one deform and one match: no name lookups, no per-row allocations.
 struct CallSiteCache {
     std::string model;
+    const std::string* interned = nullptr;
     std::uint64_t generation = 0;
     std::shared_ptr<CompiledModel> cm;
     const Matcher* matcher = nullptr;
@@ -110,12 +153,15 @@ LEADSCORE_FUNCTION(leadscore_engagement_transition) {
         cache.generation != cache_generation()) {
         cache.model.assign(model_data, model_len);
         cache.cm = get_model(cache.model, true);
+        cache.interned = intern_model_name(model_data, model_len);
         cache.generation = cache_generation();
         cache.matcher = nullptr;
     }
-    check_model(state, cache.model);
-    if (!PG_ARGISNULL(3) && !state->as_of) state->as_of = PG_GETARG_TIMESTAMPTZ(3);
-    if (!state->cm) state->cm = cache.cm;
+    check_model(state, cache.interned);
+    if (!PG_ARGISNULL(3) && !state->has_as_of) {
+        state->as_of = PG_GETARG_TIMESTAMPTZ(3);
+        state->has_as_of = true;
+    }
 
     const Oid type_id = HeapTupleHeaderGetTypeId(header);
     const std::int32_t typmod = HeapTupleHeaderGetTypMod(header);
@@ -146,7 +192,7 @@ LEADSCORE_FUNCTION(leadscore_engagement_transition) {
         heap_deform_tuple(&tuple, cache.desc, cache.values.data(), nulls);
     });
     if (match_activity_row(*cache.cm, *cache.matcher, *cache.layout, cache.values.data(), nulls, cache.match))
-        for (std::int64_t id : cache.match.rules) state->summary.add(id, cache.match.time);
+        for (std::int64_t id : cache.match.rules) append(state, aggcontext, id, cache.match.time);
     PG_RETURN_POINTER(state);
 }
 
@@ -158,29 +204,34 @@ LEADSCORE_FUNCTION(leadscore_engagement_combine) {
         if (a) PG_RETURN_POINTER(a);
         PG_RETURN_NULL();
     }
-    if (!a) {
-        a = new_state(aggcontext);
-        a->model = b->model;
+    if (!a) a = new_state(aggcontext);
+    if (b->model) check_model(a, b->model);
+    if (!a->has_as_of && b->has_as_of) {
         a->as_of = b->as_of;
+        a->has_as_of = true;
     }
-    if (!b->model.empty()) check_model(a, b->model);
-    if (!a->as_of) a->as_of = b->as_of;
-    a->summary.merge(b->summary);
+    reserve(a, aggcontext, a->count + b->count);
+    if (b->count) std::memcpy(a->items + a->count, b->items, b->count * sizeof(AggOccurrence));
+    a->count += b->count;
     PG_RETURN_POINTER(a);
 }
 
+// Serialized form: version byte, model name length and bytes, as_of flag and value, then the
+// occurrences in the compact summary encoding.
 LEADSCORE_FUNCTION(leadscore_engagement_serialize) {
     aggregate_context(fcinfo, "leadscore.engagement_serialize");
     EngagementAggState* state = reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
     std::string out;
     out.push_back(static_cast<char>(kEngagementAggStateVersion));
-    const std::uint32_t model_len = static_cast<std::uint32_t>(state->model.size());
+    const std::string empty;
+    const std::string& model = state->model ? *state->model : empty;
+    const std::uint32_t model_len = static_cast<std::uint32_t>(model.size());
     out.append(reinterpret_cast<const char*>(&model_len), sizeof(model_len));
-    out += state->model;
-    out.push_back(state->as_of ? 1 : 0);
-    const Timestamp as_of = state->as_of.value_or(0);
+    out += model;
+    out.push_back(state->has_as_of ? 1 : 0);
+    const Timestamp as_of = state->has_as_of ? state->as_of : 0;
     out.append(reinterpret_cast<const char*>(&as_of), sizeof(as_of));
-    out += state->summary.serialize();
+    out += summary_of(state).serialize();
     bytea* result = nullptr;
     pg_guard([&] {
         result = static_cast<bytea*>(palloc(VARHDRSZ + out.size()));
@@ -206,14 +257,15 @@ LEADSCORE_FUNCTION(leadscore_engagement_deserialize) {
     if (len < 1 + 4 + static_cast<std::size_t>(model_len) + 1 + 8) corrupt();
     EngagementAggState* state = new_state(aggcontext);
     std::size_t pos = 5;
-    state->model.assign(reinterpret_cast<const char*>(data + pos), model_len);
+    if (model_len > 0) state->model = intern_model_name(reinterpret_cast<const char*>(data + pos), model_len);
     pos += model_len;
-    const bool has_as_of = data[pos++] != 0;
-    Timestamp as_of;
-    std::memcpy(&as_of, data + pos, sizeof(as_of));
-    pos += sizeof(as_of);
-    if (has_as_of) state->as_of = as_of;
-    state->summary = Summary::deserialize(data + pos, len - pos);
+    state->has_as_of = data[pos++] != 0;
+    std::memcpy(&state->as_of, data + pos, sizeof(state->as_of));
+    pos += sizeof(state->as_of);
+    const Summary summary = Summary::deserialize(data + pos, len - pos);
+    reserve(state, aggcontext, summary.occurrence_count());
+    for (std::int64_t id : summary.rule_ids())
+        for (Timestamp t : summary.occurrences(id)) state->items[state->count++] = AggOccurrence{id, t};
     PG_RETURN_POINTER(state);
 }
 
@@ -221,9 +273,17 @@ LEADSCORE_FUNCTION(leadscore_engagement_final) {
     aggregate_context(fcinfo, "leadscore.engagement_final");
     if (PG_ARGISNULL(0)) PG_RETURN_NULL();
     EngagementAggState* state = reinterpret_cast<EngagementAggState*>(PG_GETARG_POINTER(0));
-    if (state->model.empty()) PG_RETURN_NULL();
-    std::shared_ptr<CompiledModel> cm = state->cm ? state->cm : get_model(state->model, true);
-    const Timestamp as_of = state->as_of ? *state->as_of : transaction_now();
-    EngagementResult e = compute_engagement(*cm->model, state->summary, as_of, false);
+    if (!state->model) PG_RETURN_NULL();
+    // The final function's own call-site cache: one model lookup per call site, not per group.
+    CallSiteCache& cache = call_site_cache(fcinfo);
+    if (cache.interned != state->model || cache.generation != cache_generation()) {
+        cache.cm = get_model(*state->model, true);
+        cache.model = *state->model;
+        cache.interned = state->model;
+        cache.generation = cache_generation();
+    }
+    std::shared_ptr<CompiledModel> cm = cache.cm;
+    const Timestamp as_of = state->has_as_of ? state->as_of : transaction_now();
+    EngagementResult e = compute_engagement(*cm->model, summary_of(state), as_of, false);
     return points_to_numeric(e.engagement);
 }
