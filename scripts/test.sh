@@ -49,7 +49,7 @@ run_suite "pg_regress + isolation" pg_virtualenv -t -v 15 bash -c "$(declare -f 
 run_suite "pgTAP (pg_prove)" pg_virtualenv -t -v 15 -o shared_preload_libraries=pg_cron -o cron.database_name=leadscore_tap -o cron.use_background_workers=on \
     bash -c "$(declare -f pgtap_suite); pgtap_suite"
 
-run_suite "upgrade 0.1.0 -> 0.2.0 (tests/upgrade)" bash tests/upgrade/run.sh
+run_suite "upgrade from every release (tests/upgrade)" bash tests/upgrade/run.sh
 run_suite "crash safety: SIGKILL during a load (tests/crash)" bash tests/crash/run.sh
 run_suite "pg_dump / pg_restore round trip (tests/dump_restore)" bash tests/dump_restore/run.sh
 run_suite "fuzzing (tests/fuzz, bounded)" bash tests/fuzz/run.sh 15

@@ -489,6 +489,11 @@ CREATE AGGREGATE leadscore.engagement_score(model text, activity anyelement, as_
     COMBINEFUNC = leadscore.engagement_combine,
     SERIALFUNC = leadscore.engagement_serialize,
     DESERIALFUNC = leadscore.engagement_deserialize,
+    -- The fixed part of a group's state. Occurrences grow with the group's rows and are
+    -- accounted at run time (hash aggregation spills beyond work_mem); the default guess for
+    -- internal states (8 kB a group) steers the planner to index scans that read the heap at
+    -- random and measured 1.5x slower over 5M rows.
+    SSPACE = 128,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE leadscore.engagement_score(text, anyelement, timestamptz) IS

@@ -14,7 +14,8 @@ SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid) 
  WHERE n.nspname = 'leadscore' AND p.prokind IN ('f', 'p')
  ORDER BY 1;
 SELECT 'aggregate ' || p.oid::regprocedure || ' ' || a.aggtransfn || ' ' || a.aggfinalfn || ' ' || a.aggcombinefn || ' '
-       || a.aggserialfn || ' ' || a.aggdeserialfn || ' ' || p.proparallel::text
+       || a.aggserialfn || ' ' || a.aggdeserialfn || ' ' || p.proparallel::text || ' sspace ' || a.aggtransspace
+       || ' finalextra ' || a.aggfinalextra || ' ' || a.aggfinalmodify::text
   FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'leadscore' ORDER BY 1;
 -- Tables and views: columns, defaults, constraints, indexes, triggers, options, ACLs.
