@@ -113,6 +113,8 @@ struct CompiledModel {
     std::map<std::string, SPIPlanPtr> plans;
     // The state table, resolved on first use (a change to it drops the cached model).
     Oid state_relid = InvalidOid;
+    // "leadscore.<state table>", quoted; built on first use.
+    std::string state_table_sql;
     StateKeyInfo state_key;
     // The state table's column numbers (in StateColumns order), resolved on first use.
     std::vector<std::int16_t> state_attnums;

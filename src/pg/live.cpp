@@ -165,6 +165,9 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         bool flushed = false;
         KeySet rebuilt;
         auto collect = [&](Tuplestorestate* ts, bool adding) {
+            // Sized for the statement's rows (at most one lead each, at most 128k buckets): little
+            // rehashing while the rows are read.
+            if (ts) deltas.reserve(static_cast<std::size_t>(std::min<std::int64_t>(tuplestore_tuple_count(ts), 1 << 17)));
             scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
                 if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
                 if (match.rules.empty() || (flushed && rebuilt.count(match.key))) return;

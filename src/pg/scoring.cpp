@@ -303,7 +303,8 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 }
 
 StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
-    table_ = "leadscore." + quote_ident(cm.tracking->state_table);
+    if (cm.state_table_sql.empty()) cm.state_table_sql = "leadscore." + quote_ident(cm.tracking->state_table);
+    table_ = cm.state_table_sql;
     if (OidIsValid(cm.state_relid)) {
         relid_ = cm.state_relid;
         return;
@@ -645,7 +646,6 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
     if (deltas.empty()) return slow;
     const Model& model = *cm_.model;
     const Oid key_type = cm_.tracking->key_type;
-    std::unordered_set<const LeadDelta*> handled;
     // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
     std::vector<Datum> key_values;
     std::string key_text, failure, failure_state, bytes;
@@ -851,7 +851,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                 }
                 if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
                                                                           ns.result.score});
-                handled.insert(&dit->second);
+                dit->second.handled = true;
                 break;
             }
         }
@@ -873,7 +873,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         CommandCounterIncrement();
     });
     for (const auto& [k, d] : deltas)
-        if (!handled.count(&d)) slow.push_back(k);
+        if (!d.handled) slow.push_back(k);
     return slow;
 }
 

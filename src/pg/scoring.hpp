@@ -73,6 +73,8 @@ struct Occurrence {
 struct LeadDelta {
     std::vector<Occurrence> added;
     std::vector<Occurrence> removed;
+    // Set by the fast path once the lead's state row holds these occurrences.
+    mutable bool handled = false;
 };
 
 using DeltaMap = std::unordered_map<std::string, LeadDelta>;
