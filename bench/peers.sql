@@ -140,3 +140,12 @@ END
 $$;
 CREATE TRIGGER scores AFTER INSERT ON peer.act_stmt REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION peer.stmt_changed();
+
+-- (e) the floor of the design: a statement trigger with a transition table that does nothing.
+-- What any AFTER ... REFERENCING NEW TABLE trigger costs before it computes anything.
+CREATE TABLE peer.act_noop (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
+INSERT INTO peer.act_noop SELECT * FROM crm.activity;
+ANALYZE peer.act_noop;
+CREATE FUNCTION peer.noop_changed() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE TRIGGER noop AFTER INSERT ON peer.act_noop REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION peer.noop_changed();

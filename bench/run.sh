@@ -111,9 +111,9 @@ q -c "SET max_parallel_workers_per_gather = 0; SELECT setseed(0.31);
 row_rows=$(( BENCH_COPY_ROWS / 20 > 0 ? BENCH_COPY_ROWS / 20 : 1 ))
 head -n "$row_rows" "$copyfile" >"$work/copy-row.csv"
 cols="(lead_id, type, url, occurred_at)"
-for target in plain leadscore stmt; do
+for target in plain noop leadscore stmt; do
     case $target in
-        plain) tab=peer.act_plain ;; leadscore) tab=crm.activity ;; stmt) tab=peer.act_stmt ;;
+        plain) tab=peer.act_plain ;; noop) tab=peer.act_noop ;; leadscore) tab=crm.activity ;; stmt) tab=peer.act_stmt ;;
     esac
     for _ in $(seq "$BENCH_REPEAT"); do
         timed_rollback "" "COPY $tab $cols FROM '$copyfile'" >>"$work/copy-$target"
@@ -189,9 +189,10 @@ run_pgbench() {   # name table clients leads -> tps|p50|p99
     echo "$tps|$p50|$p99"
 }
 for clients in 2 8; do
-    for target in plain leadscore row stmt; do
+    for target in plain noop leadscore row stmt; do
         case $target in
-            plain) tab=peer.act_plain ;; leadscore) tab=crm.activity ;; row) tab=peer.act_row ;; stmt) tab=peer.act_stmt ;;
+            plain) tab=peer.act_plain ;; noop) tab=peer.act_noop ;; leadscore) tab=crm.activity ;; row) tab=peer.act_row ;;
+            stmt) tab=peer.act_stmt ;;
         esac
         : >"$work/tps"; : >"$work/p50"; : >"$work/p99"
         for _ in $(seq "$BENCH_REPEAT"); do
@@ -303,15 +304,16 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
     echo "setup: generator $(get generate_seconds) s; track() of the model over all history $(get track_seconds) s"
     echo "equivalence: peers and leadscore agree on $(echo "$eq" | cut -d/ -f2) leads, mismatches $(get equivalence_mismatches)"
     echo
+    echo "noop: the same table with a statement trigger that has a transition table and does nothing (the design's floor)"
     printf '%-46s %12s %10s %12s\n' "measure" "value" "vs plain" "vs best PL/pgSQL"
     best_copy="$(printf '%s\n%s\n' "$(get copy_row)" "$(get copy_stmt)" | sort -g | head -1)"
-    for k in copy_plain copy_leadscore copy_stmt copy_row; do
+    for k in copy_plain copy_noop copy_leadscore copy_stmt copy_row; do
         printf '%-46s %10.0f ms %10s %12s\n' "COPY $BENCH_COPY_ROWS rows: ${k#copy_}" "$(get $k)" \
             "$(ratio "$(get $k)" "$(get copy_plain)")x" "$(ratio "$(get $k)" "$best_copy")x"
     done
     for c in 2 8; do
         best_tps="$(printf '%s\n%s\n' "$(get tps_${c}_row)" "$(get tps_${c}_stmt)" | sort -g | tail -1)"
-        for t in plain leadscore row stmt; do
+        for t in plain noop leadscore row stmt; do
             printf '%-46s %9.0f tps %9s %12s   p50 %6.3f ms  p99 %6.3f ms\n' "INSERT, $c clients: $t" "$(get tps_${c}_$t)" \
                 "$(ratio "$(get tps_${c}_$t)" "$(get tps_${c}_plain)")x" "$(ratio "$(get tps_${c}_$t)" "$best_tps")x" \
                 "$(get p50_${c}_$t)" "$(get p99_${c}_$t)"
@@ -332,6 +334,20 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
         "$(get refresh)" "$(get rescore)" "$(ratio "$(get refresh)" "$(get rescore)")"
     printf '%-46s %6s MB (%s leads)   same rows over %s leads: %s MB\n' "peak backend memory, tracked COPY" \
         "$(get mem_copy_full)" "$(get copy_leads)" "$(get copy_few_leads)" "$(get mem_copy_few)"
+    echo
+    if [ "$BENCH_QUICK" = 1 ]; then echo "targets (issue #7; the quick size only smoke-tests the run, its verdicts mean nothing)"; else echo "targets (issue #7)"; fi
+    verdict() { awk -v v="$2" -v lim="$3" -v op="$4" 'BEGIN {if (v == "n/a") print "n/a"; else if ((op == "le" && v + 0 <= lim + 0) || (op == "ge" && v + 0 >= lim + 0)) print "met"; else print "missed"}'; }
+    target() { printf '  %-64s %8s   %s\n' "$1" "$2" "$(verdict "$1" "$2" "$3" "$4")"; }
+    target "tracked COPY / untracked COPY (<= 1.2)" "$(ratio "$(get copy_leadscore)" "$(get copy_plain)")" 1.2 le
+    target "PL/pgSQL row trigger COPY / tracked COPY (>= 5)" "$(ratio "$(get copy_row)" "$(get copy_leadscore)")" 5 ge
+    for c in 2 8; do
+        target "INSERT TPS $c clients, tracked / untracked (>= 0.75)" "$(ratio "$(get tps_${c}_leadscore)" "$(get tps_${c}_plain)")" 0.75 ge
+        target "INSERT TPS $c clients, tracked / PL/pgSQL row trigger (>= 1.1)" "$(ratio "$(get tps_${c}_leadscore)" "$(get tps_${c}_row)")" 1.1 ge
+    done
+    target "contention: deadlocks + lost updates (= 0)" "$(( $(get contention_deadlocks_leadscore) + $(get contention_lost_updates) ))" 0 le
+    target "aggregate / hand SQL, serial (<= 0.8)" "$(ratio "$(get agg_serial)" "$(get hand_serial)")" 0.8 le
+    target "aggregate / hand SQL, 2 workers (<= 0.8)" "$(ratio "$(get agg_parallel)" "$(get hand_parallel)")" 0.8 le
+    target "refresh at 1% due / rescore (<= 0.05)" "$(ratio "$(get refresh)" "$(get rescore)")" 0.05 le
 } | tee "$BENCH_OUT"
 log "results written to $BENCH_OUT"
 if [ "$(q -c "SELECT pg_postmaster_start_time()")" != "$started" ]; then
