@@ -239,9 +239,12 @@ log "contention: leadscore lost=$lost; statement-trigger peer leads differing fr
 # ---------------------------------------------------------------------------------------------
 # The engagement aggregate vs the same engagement in hand-written SQL, serial and parallel.
 # ---------------------------------------------------------------------------------------------
+# The ingest runs above left the rolled-back COPYs as dead rows: a BI query reads a vacuumed table.
+q -c "VACUUM ANALYZE crm.activity" -c "VACUUM ANALYZE peer.lead_fit"
 agg_sql="SELECT count(*), sum(e) FROM (SELECT a.lead_id, leadscore.engagement_score('demo', a, '$asof') AS e
                                        FROM crm.activity a GROUP BY a.lead_id) s"
 hand_sql="SELECT count(*), sum(engagement) FROM peer.scores_all('$asof') WHERE engagement <> 0 OR true"
+log "aggregate plan (serial): $(q -c "SET max_parallel_workers_per_gather = 0" -c "EXPLAIN $agg_sql" | grep -E 'Aggregate|Scan' | sed 's/ *(cost.*//; s/^[ >-]*//' | paste -sd '/')"
 for mode in serial parallel; do
     if [ $mode = serial ]; then set_par="SET max_parallel_workers_per_gather = 0;"
     else set_par="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"; fi
