@@ -154,6 +154,42 @@ SELECT count(*) AS aggregate_differs_from_stored
   JOIN LATERAL (SELECT leadscore.engagement_score('ag_model', a, st.scored_at) AS e
                   FROM ag.activities a WHERE a.lead_id = st.lead_id::int) agg ON true
  WHERE st.model = 'ag_model' AND agg.e IS DISTINCT FROM st.engagement_score;
+
+-- ---------------------------------------------------------------------------
+-- Group states live in the aggregate's memory context, so hash aggregation sees them: with
+-- a tiny work_mem it spills to disk in several batches, and the results stay the same.
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION ag.hash_batches(query text) RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    line text;
+BEGIN
+    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query LOOP
+        IF line ~ 'Batches: [0-9]+' THEN
+            RETURN substring(line FROM 'Batches: ([0-9]+)')::int;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+SET max_parallel_workers_per_gather = 0;
+SET enable_sort = off;
+SET enable_indexscan = off;
+SET work_mem = '64kB';
+SET hash_mem_multiplier = 1;
+SELECT ag.hash_batches($q$SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00')
+                           FROM ag.activities a GROUP BY a.lead_id$q$) > 1 AS spilled;
+CREATE TEMP TABLE spilled_result AS
+SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00') AS engagement
+  FROM ag.activities a GROUP BY a.lead_id;
+RESET hash_mem_multiplier;
+RESET work_mem;
+RESET enable_indexscan;
+RESET enable_sort;
+RESET max_parallel_workers_per_gather;
+SELECT count(*) AS spilled_leads,
+       (SELECT count(*) FROM (SELECT * FROM serial_result EXCEPT SELECT * FROM spilled_result) d) AS serial_minus_spilled,
+       (SELECT count(*) FROM (SELECT * FROM spilled_result EXCEPT SELECT * FROM serial_result) d) AS spilled_minus_serial
+  FROM spilled_result;
 -- a few values, hand-checkable through explain
 SELECT s.lead_id, s.engagement,
        (SELECT sum(points) FROM leadscore.explain('ag_model', s.lead_id, '2024-02-15 00:00+00')) AS explained
