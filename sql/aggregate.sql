@@ -107,20 +107,14 @@ EXPLAIN (COSTS OFF)
 SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00') AS engagement
   FROM ag.activities a GROUP BY a.lead_id;
 -- the workers really run (the count of launched workers depends on free slots, so only > 0 is shown)
-CREATE FUNCTION ag.workers_launched(query text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
+CREATE FUNCTION ag.plan_lines(query text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query LOOP
-        IF line ~ 'Workers Launched: [1-9]' THEN
-            RETURN true;
-        END IF;
-    END LOOP;
-    RETURN false;
+    RETURN QUERY EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query;
 END
 $$;
-SELECT ag.workers_launched($q$SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00')
-                               FROM ag.activities a GROUP BY a.lead_id$q$) AS workers_launched;
+SELECT bool_or(line ~ 'Workers Launched: [1-9]') AS workers_launched
+  FROM ag.plan_lines($q$SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00')
+                         FROM ag.activities a GROUP BY a.lead_id$q$) AS line;
 CREATE TEMP TABLE parallel_result AS
 SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00') AS engagement
   FROM ag.activities a GROUP BY a.lead_id;
@@ -159,25 +153,14 @@ SELECT count(*) AS aggregate_differs_from_stored
 -- Group states live in the aggregate's memory context, so hash aggregation sees them: with
 -- a tiny work_mem it spills to disk in several batches, and the results stay the same.
 -- ---------------------------------------------------------------------------
-CREATE FUNCTION ag.hash_batches(query text) RETURNS int LANGUAGE plpgsql AS $$
-DECLARE
-    line text;
-BEGIN
-    FOR line IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ' || query LOOP
-        IF line ~ 'Batches: [0-9]+' THEN
-            RETURN substring(line FROM 'Batches: ([0-9]+)')::int;
-        END IF;
-    END LOOP;
-    RETURN NULL;
-END
-$$;
 SET max_parallel_workers_per_gather = 0;
 SET enable_sort = off;
 SET enable_indexscan = off;
 SET work_mem = '64kB';
 SET hash_mem_multiplier = 1;
-SELECT ag.hash_batches($q$SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00')
-                           FROM ag.activities a GROUP BY a.lead_id$q$) > 1 AS spilled;
+SELECT bool_or(substring(line FROM 'Batches: ([0-9]+)')::int > 1) AS spilled
+  FROM ag.plan_lines($q$SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00')
+                         FROM ag.activities a GROUP BY a.lead_id$q$) AS line;
 CREATE TEMP TABLE spilled_result AS
 SELECT a.lead_id, leadscore.engagement_score('ag_model', a, '2024-02-15 00:00+00') AS engagement
   FROM ag.activities a GROUP BY a.lead_id;
