@@ -39,7 +39,8 @@ trap 'rm -rf "$work"' EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.2f", a / b}'; }
+# a / b with 2 decimals (or $3)
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.*f", d, a / b}'; }
 
 # Runs SQL in one session, timing only the statement between the markers; rolls back so every
 # repetition starts from the same data. Prints milliseconds.
@@ -339,20 +340,19 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
         "$(get mem_copy_full)" "$(get copy_leads)" "$(get copy_few_leads)" "$(get mem_copy_few)"
     echo
     if [ "$BENCH_QUICK" = 1 ]; then echo "targets (issue #7; the quick size only smoke-tests the run, its verdicts mean nothing)"; else echo "targets (issue #7)"; fi
-    # Verdicts on unrounded ratios (3 decimals), so 0.803 is not read as 0.80.
-    ratio3() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.3f", a / b}'; }
+    # Verdicts on 3-decimal ratios, so 0.803 is not read as 0.80.
     verdict() { awk -v v="$2" -v lim="$3" -v op="$4" 'BEGIN {if (v == "n/a") print "n/a"; else if ((op == "le" && v + 0 <= lim + 0) || (op == "ge" && v + 0 >= lim + 0)) print "met"; else print "missed"}'; }
     target() { printf '  %-64s %8s   %s\n' "$1" "$2" "$(verdict "$1" "$2" "$3" "$4")"; }
-    target "tracked COPY / untracked COPY (<= 1.2)" "$(ratio3 "$(get copy_leadscore)" "$(get copy_plain)")" 1.2 le
-    target "PL/pgSQL row trigger COPY / tracked COPY (>= 5)" "$(ratio3 "$(get copy_row)" "$(get copy_leadscore)")" 5 ge
+    target "tracked COPY / untracked COPY (<= 1.2)" "$(ratio "$(get copy_leadscore)" "$(get copy_plain)" 3)" 1.2 le
+    target "PL/pgSQL row trigger COPY / tracked COPY (>= 5)" "$(ratio "$(get copy_row)" "$(get copy_leadscore)" 3)" 5 ge
     for c in 2 8; do
-        target "INSERT TPS $c clients, tracked / untracked (>= 0.75)" "$(ratio3 "$(get tps_${c}_leadscore)" "$(get tps_${c}_plain)")" 0.75 ge
-        target "INSERT TPS $c clients, tracked / PL/pgSQL row trigger (>= 1.1)" "$(ratio3 "$(get tps_${c}_leadscore)" "$(get tps_${c}_row)")" 1.1 ge
+        target "INSERT TPS $c clients, tracked / untracked (>= 0.75)" "$(ratio "$(get tps_${c}_leadscore)" "$(get tps_${c}_plain)" 3)" 0.75 ge
+        target "INSERT TPS $c clients, tracked / PL/pgSQL row trigger (>= 1.1)" "$(ratio "$(get tps_${c}_leadscore)" "$(get tps_${c}_row)" 3)" 1.1 ge
     done
     target "contention: deadlocks + lost updates (= 0)" "$(( $(get contention_deadlocks_leadscore) + $(get contention_lost_updates) ))" 0 le
-    target "aggregate / hand SQL, serial (<= 0.8)" "$(ratio3 "$(get agg_serial)" "$(get hand_serial)")" 0.8 le
-    target "aggregate / hand SQL, 2 workers (<= 0.8)" "$(ratio3 "$(get agg_parallel)" "$(get hand_parallel)")" 0.8 le
-    target "refresh at 1% due / rescore (<= 0.05)" "$(ratio3 "$(get refresh)" "$(get rescore)")" 0.05 le
+    target "aggregate / hand SQL, serial (<= 0.8)" "$(ratio "$(get agg_serial)" "$(get hand_serial)" 3)" 0.8 le
+    target "aggregate / hand SQL, 2 workers (<= 0.8)" "$(ratio "$(get agg_parallel)" "$(get hand_parallel)" 3)" 0.8 le
+    target "refresh at 1% due / rescore (<= 0.05)" "$(ratio "$(get refresh)" "$(get rescore)" 3)" 0.05 le
 } | tee "$BENCH_OUT"
 log "results written to $BENCH_OUT"
 if [ "$(q -c "SELECT pg_postmaster_start_time()")" != "$started" ]; then

@@ -23,11 +23,6 @@ namespace {
 
 constexpr unsigned char kEngagementAggStateVersion = 2;
 
-struct AggOccurrence {
-    std::int64_t rule_id;
-    Timestamp time;
-};
-
 // A group's state is plain data palloc'd in the aggregate context, so hash aggregation
 // accounts for its memory and a reset frees it without running destructors. Occurrences are
 // appended unsorted and sorted once, in the final function.
@@ -36,7 +31,7 @@ struct EngagementAggState {
     bool has_as_of;
     Timestamp as_of;
     std::size_t count, capacity;
-    AggOccurrence* items;
+    Occurrence* items;
 };
 
 // Model names used by aggregate states, kept for the backend's life: a state compares and
@@ -58,8 +53,8 @@ void reserve(EngagementAggState* state, MemoryContext aggcontext, std::size_t ne
     if (needed <= state->capacity) return;
     std::size_t capacity = std::max<std::size_t>({8, state->capacity * 2, needed});
     pg_guard([&] {
-        const Size bytes = capacity * sizeof(AggOccurrence);
-        state->items = static_cast<AggOccurrence*>(state->items ? repalloc_huge(state->items, bytes)
+        const Size bytes = capacity * sizeof(Occurrence);
+        state->items = static_cast<Occurrence*>(state->items ? repalloc_huge(state->items, bytes)
                                                                 : MemoryContextAllocHuge(aggcontext, bytes));
     });
     state->capacity = capacity;
@@ -67,11 +62,11 @@ void reserve(EngagementAggState* state, MemoryContext aggcontext, std::size_t ne
 
 void append(EngagementAggState* state, MemoryContext aggcontext, std::int64_t rule_id, Timestamp t) {
     if (state->count == state->capacity) reserve(state, aggcontext, state->count + 1);
-    state->items[state->count++] = AggOccurrence{rule_id, t};
+    state->items[state->count++] = Occurrence{rule_id, t};
 }
 
 Summary summary_of(const EngagementAggState* state) {
-    std::sort(state->items, state->items + state->count, [](const AggOccurrence& a, const AggOccurrence& b) {
+    std::sort(state->items, state->items + state->count, [](const Occurrence& a, const Occurrence& b) {
         return a.rule_id != b.rule_id ? a.rule_id < b.rule_id : a.time < b.time;
     });
     Summary s;
@@ -115,6 +110,15 @@ struct CallSiteCache {
     ActivityMatch match;
 };
 
+// Points the cache at a model (by name), compiled as of the current rule generation.
+void load_model(CallSiteCache& cache, const char* name, std::size_t len) {
+    cache.model.assign(name, len);
+    cache.cm = get_model(cache.model, true);
+    cache.interned = intern_model_name(name, len);
+    cache.generation = cache_generation();
+    cache.matcher = nullptr;
+}
+
 CallSiteCache& call_site_cache(FunctionCallInfo fcinfo) {
     if (!fcinfo->flinfo->fn_extra)
         fcinfo->flinfo->fn_extra = new_owned_by_context<CallSiteCache>(fcinfo->flinfo->fn_mcxt);
@@ -150,13 +154,8 @@ LEADSCORE_FUNCTION(leadscore_engagement_transition) {
         header = PG_GETARG_HEAPTUPLEHEADER(2);
     });
     if (cache.model.size() != model_len || cache.model.compare(0, model_len, model_data, model_len) != 0 ||
-        cache.generation != cache_generation()) {
-        cache.model.assign(model_data, model_len);
-        cache.cm = get_model(cache.model, true);
-        cache.interned = intern_model_name(model_data, model_len);
-        cache.generation = cache_generation();
-        cache.matcher = nullptr;
-    }
+        cache.generation != cache_generation())
+        load_model(cache, model_data, model_len);
     check_model(state, cache.interned);
     if (!PG_ARGISNULL(3) && !state->has_as_of) {
         state->as_of = PG_GETARG_TIMESTAMPTZ(3);
@@ -211,7 +210,7 @@ LEADSCORE_FUNCTION(leadscore_engagement_combine) {
         a->has_as_of = true;
     }
     reserve(a, aggcontext, a->count + b->count);
-    if (b->count) std::memcpy(a->items + a->count, b->items, b->count * sizeof(AggOccurrence));
+    if (b->count) std::memcpy(a->items + a->count, b->items, b->count * sizeof(Occurrence));
     a->count += b->count;
     PG_RETURN_POINTER(a);
 }
@@ -265,7 +264,7 @@ LEADSCORE_FUNCTION(leadscore_engagement_deserialize) {
     const Summary summary = Summary::deserialize(data + pos, len - pos);
     reserve(state, aggcontext, summary.occurrence_count());
     for (std::int64_t id : summary.rule_ids())
-        for (Timestamp t : summary.occurrences(id)) state->items[state->count++] = AggOccurrence{id, t};
+        for (Timestamp t : summary.occurrences(id)) state->items[state->count++] = Occurrence{id, t};
     PG_RETURN_POINTER(state);
 }
 
@@ -276,12 +275,8 @@ LEADSCORE_FUNCTION(leadscore_engagement_final) {
     if (!state->model) PG_RETURN_NULL();
     // The final function's own call-site cache: one model lookup per call site, not per group.
     CallSiteCache& cache = call_site_cache(fcinfo);
-    if (cache.interned != state->model || cache.generation != cache_generation()) {
-        cache.cm = get_model(*state->model, true);
-        cache.model = *state->model;
-        cache.interned = state->model;
-        cache.generation = cache_generation();
-    }
+    if (cache.interned != state->model || cache.generation != cache_generation())
+        load_model(cache, state->model->data(), state->model->size());
     std::shared_ptr<CompiledModel> cm = cache.cm;
     const Timestamp as_of = state->has_as_of ? state->as_of : transaction_now();
     EngagementResult e = compute_engagement(*cm->model, summary_of(state), as_of, false);

@@ -640,7 +640,7 @@ MicroPoints numeric_points(Datum d) {
 
 }  // namespace
 
-std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& deltas,
+std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                                                            Timestamp as_of, std::vector<StageChange>& stage_changes) {
     std::vector<std::string> slow;
     if (deltas.empty()) return slow;

@@ -74,7 +74,7 @@ struct LeadDelta {
     std::vector<Occurrence> added;
     std::vector<Occurrence> removed;
     // Set by the fast path once the lead's state row holds these occurrences.
-    mutable bool handled = false;
+    bool handled = false;
 };
 
 using DeltaMap = std::unordered_map<std::string, LeadDelta>;
@@ -111,7 +111,7 @@ public:
     // The activity trigger's fast path: applies the deltas of keys whose state row exists and
     // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
     // Returns the keys left for the SQL path; appends stage changes to record.
-    std::vector<std::string> apply_deltas_directly(const DeltaMap& deltas, Timestamp as_of,
+    std::vector<std::string> apply_deltas_directly(DeltaMap& deltas, Timestamp as_of,
                                                    std::vector<StageChange>& stage_changes);
     void remove(const std::vector<std::string>& keys);
     void remove_absent_leads(const std::vector<std::string>* keys);
