@@ -1,7 +1,7 @@
 EXTENSION = leadscore
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 # Released versions: frozen install scripts, kept so that upgrades can be tested.
-OLD_VERSIONS = 0.1.0 0.2.0
+OLD_VERSIONS = 0.1.0 0.2.0 0.3.0
 MODULE_big = leadscore
 
 CORE_SRCS = $(wildcard src/core/*.cpp)

@@ -450,12 +450,14 @@ COMMENT ON FUNCTION leadscore.refresh(text, timestamptz) IS
     'Applies expiry and decay that came due by as_of, touching only leads whose next change is due; returns how many stored scores changed.';
 
 -- Live triggers installed by track() on the CRM's tables.
+-- Invoker's rights: the common path updates state rows directly and needs none; the SQL the
+-- triggers run switches to the function owner with search_path pinned (see src/pg/spi.hpp).
 CREATE FUNCTION leadscore.activity_changed() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_activity_changed';
 COMMENT ON FUNCTION leadscore.activity_changed() IS 'Trigger installed by track() on an activity table.';
 CREATE FUNCTION leadscore.lead_changed() RETURNS trigger
-    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_lead_changed';
 COMMENT ON FUNCTION leadscore.lead_changed() IS 'Trigger installed by track() on a leads table.';
 

@@ -58,19 +58,20 @@ void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, vo
     if (event == SUBXACT_EVENT_ABORT_SUB) clear_cache();
 }
 
-Oid relation_oid(const char* qualified) {
+// By name in the leadscore schema, without a USAGE check: triggers run with the invoker's rights.
+Oid leadscore_relation_oid(const char* name) {
     Oid oid = InvalidOid;
     pg_guard([&] {
-        oid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(qualified)), NoLock, true);
+        const Oid schema = get_namespace_oid("leadscore", true);
+        if (OidIsValid(schema)) oid = get_relname_relid(name, schema);
     });
     return oid;
 }
 
 void watch_rule_tables() {
-    static const char* const kTables[] = {"leadscore.model", "leadscore.activity_rule", "leadscore.fit_rule",
-                                          "leadscore.stage", "leadscore.list_entry", "leadscore.tracking"};
+    static const char* const kTables[] = {"model", "activity_rule", "fit_rule", "stage", "list_entry", "tracking"};
     for (const char* t : kTables) {
-        Oid oid = relation_oid(t);
+        Oid oid = leadscore_relation_oid(t);
         if (OidIsValid(oid)) g_watched.insert(oid);
     }
 }

@@ -147,6 +147,7 @@ using namespace leadscore::pg;
 
 LEADSCORE_FUNCTION(leadscore_activity_changed) {
     TriggerData* trig = trigger_data(fcinfo, "leadscore.activity_changed()");
+    const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
         rescore_model(model, transaction_now(), true, nullptr);
@@ -310,6 +311,7 @@ void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::stri
 
 LEADSCORE_FUNCTION(leadscore_lead_changed) {
     TriggerData* trig = trigger_data(fcinfo, "leadscore.lead_changed()");
+    const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
         std::shared_ptr<CompiledModel> cm = get_model(model, true);

@@ -3,8 +3,13 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -12,18 +17,63 @@ extern "C" {
 
 namespace leadscore::pg {
 
+namespace {
+
+// Owner of the running invoker-rights trigger function (InvalidOid outside one).
+Oid trigger_owner = InvalidOid;
+// Connections that switched to trigger_owner and are still open.
+int owner_switches = 0;
+
+}  // namespace
+
+InvokerTrigger::InvokerTrigger(FunctionCallInfo fcinfo) : previous_owner_(trigger_owner) {
+    Oid owner = InvalidOid;
+    pg_guard([&] {
+        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+        if (!HeapTupleIsValid(tuple)) elog(ERROR, "leadscore: cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+        owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+        ReleaseSysCache(tuple);
+    });
+    trigger_owner = owner;
+}
+
+InvokerTrigger::~InvokerTrigger() { trigger_owner = previous_owner_; }
+
 SpiConnection::SpiConnection() : exceptions_at_start_(std::uncaught_exceptions()) {
+    if (OidIsValid(trigger_owner) && owner_switches == 0) {
+        pg_guard([&] {
+            GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
+            SetUserIdAndSecContext(trigger_owner, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
+            guc_level_ = NewGUCNestLevel();
+            (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                                    GUC_ACTION_SAVE, true, 0, false);
+        });
+        switched_ = true;
+        owner_switches++;
+    }
     pg_guard([] {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
     });
 }
 
 SpiConnection::~SpiConnection() {
-    if (std::uncaught_exceptions() > exceptions_at_start_) return;
+    if (switched_) owner_switches--;
+    if (std::uncaught_exceptions() > exceptions_at_start_) {
+        // The abort that follows restores the settings; the user id is put back now so no
+        // caller code runs as the owner meanwhile.
+        if (switched_) SetUserIdAndSecContext(saved_user_, saved_security_context_);
+        return;
+    }
     try {
         pg_guard([] { SPI_finish(); });
     } catch (...) {
     }
+    if (!switched_) return;
+    try {
+        pg_guard([&] { AtEOXact_GUC(true, guc_level_); });
+    } catch (...) {
+    }
+    SetUserIdAndSecContext(saved_user_, saved_security_context_);
 }
 
 std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, bool read_only, long max_rows) {

@@ -15,6 +15,8 @@ namespace leadscore::pg {
 
 // Connects to SPI for the lifetime of the object. On an error the transaction aborts and
 // PostgreSQL cleans up SPI itself, so the destructor finishes only on normal exit.
+// Inside an InvokerTrigger the outermost connection runs as the trigger function's owner with
+// search_path pinned to pg_catalog, pg_temp: what SECURITY DEFINER gave, paid only when SQL runs.
 class SpiConnection {
 public:
     SpiConnection();
@@ -24,6 +26,23 @@ public:
 
 private:
     int exceptions_at_start_;
+    bool switched_ = false;
+    Oid saved_user_ = InvalidOid;
+    int saved_security_context_ = 0;
+    int guc_level_ = 0;
+};
+
+// Marks a trigger that runs with the invoker's rights (its direct heap and index work needs
+// none); SQL it runs through SpiConnection switches to the function owner for its duration.
+class InvokerTrigger {
+public:
+    explicit InvokerTrigger(FunctionCallInfo fcinfo);
+    ~InvokerTrigger();
+    InvokerTrigger(const InvokerTrigger&) = delete;
+    InvokerTrigger& operator=(const InvokerTrigger&) = delete;
+
+private:
+    Oid previous_owner_;
 };
 
 // One SQL argument: its type and text form (NULL when absent); converted by the server.

@@ -3,7 +3,7 @@
 -- cannot hijack a leadscore trigger or function.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
-SELECT plan(23);
+SELECT plan(25);
 
 CREATE SCHEMA crm_r;
 CREATE TABLE crm_r.leads (id int PRIMARY KEY, title text, email text);
@@ -86,11 +86,25 @@ INSERT INTO crm_r.acts VALUES (2, 'demo', now());
 INSERT INTO crm_r.leads VALUES (3, 'CEO', 'c@gmail.com');
 UPDATE leadscore.fit_rule SET points = 21 WHERE model OPERATOR(pg_catalog.=) 'rights' AND name OPERATOR(pg_catalog.=) 'ceo';
 SELECT leadscore.refresh('rights');
+-- The triggers run with the writer's rights and switch to their owner only for their SQL:
+-- the writer's own attacker path changes nothing, and the writer is the writer again after.
+-- (Assertions wait for a clean search_path: the attacker's = would fool pgTAP itself.)
+SET LOCAL ROLE lsr_writer;
+INSERT INTO crm_r.leads VALUES (4, 'CEO', 'd@acme.com');
+INSERT INTO crm_r.acts VALUES (4, 'demo', now());
+INSERT INTO crm_r.acts VALUES (2, 'demo', now());
+CREATE TEMP TABLE after_triggers AS SELECT current_user::text AS who, current_setting('search_path') AS path;
+RESET ROLE;
 
 RESET search_path;
 SELECT is((SELECT string_agg(what, ',') FROM evil.calls), NULL, 'no attacker object ran in triggers or leadscore functions');
 SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '3'), 11::numeric,
           'and the new lead was scored normally (CEO 21, free mail -10)');
+SELECT is((SELECT who || ' / ' || path FROM after_triggers), 'lsr_writer / evil, pg_catalog, public',
+          'after the triggers the writer is the writer again, with its own search_path');
+SELECT is((SELECT score || ' ' || stage || ' / ' || (SELECT score FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '2')
+             FROM leadscore.lead_score WHERE model = 'rights' AND lead_id = '4'), '81 MQL / 100',
+          'the writer''s activities were scored: a new lead staged (CEO 21, demo 60), a known one capped at the maximum');
 
 SELECT * FROM finish();
 ROLLBACK;
