@@ -74,6 +74,43 @@ MicroPoints Model::clamp(MicroPoints v) const {
     return v;
 }
 
+Timestamp prune_watermark(Timestamp as_of) {
+    constexpr std::int64_t kWeek = 7 * kMicrosPerDay;
+    // Far from both ends, so the arithmetic below cannot overflow.
+    if (as_of <= kTimestampMin / 2 || as_of >= kTimestampMax / 2) return kTimestampMin;
+    const std::int64_t t = as_of - kMicrosPerDay;
+    const std::int64_t weeks = t >= 0 ? t / kWeek : -((-t + kWeek - 1) / kWeek);
+    return weeks * kWeek;
+}
+
+void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
+    const Timestamp watermark = prune_watermark(as_of);
+    if (watermark == kTimestampMin) return;
+    bool dropped = false;
+    for (std::int64_t rule_id : summary.rule_ids()) {
+        const ActivityRuleSpec* rule = model.activity_rule(rule_id);
+        if (!rule) continue;
+        const std::vector<Timestamp>& times = summary.occurrences(rule_id);
+        // Expired by the watermark (hence at every later time), as compute_engagement judges it.
+        auto kept = times.begin();
+        if (rule->expires_after)
+            kept = std::partition_point(times.begin(), times.end(), [&](Timestamp t) {
+                return add_interval(t, *rule->expires_after) <= watermark;
+            });
+        // A cap counts the most recent occurrences: of those up to the watermark, older ones
+        // than the cap's worth can only come back when an occurrence is removed.
+        if (auto cap = rule->occurrence_cap()) {
+            const auto upto = std::upper_bound(kept, times.end(), watermark);
+            if (upto - kept > *cap) kept = upto - *cap;
+        }
+        const auto n = static_cast<std::size_t>(kept - times.begin());
+        if (n == 0) continue;
+        summary.drop_oldest(rule_id, n);
+        dropped = true;
+    }
+    if (dropped) summary.mark_exact_from(watermark);
+}
+
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
                                     bool with_details) {
     EngagementResult result;

@@ -69,6 +69,18 @@ struct EngagementResult {
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
                                     bool with_details);
 
+// Stored summaries drop occurrences that expired at least a day (up to eight) before the
+// scoring time, so rows stay small as history grows. The watermark moves in whole weeks: a
+// rescore finds an unchanged lead's stored summary equal to its rebuilt one. kTimestampMin
+// when as_of is at the ends of the time range (nothing is dropped).
+Timestamp prune_watermark(Timestamp as_of);
+
+// Drops the occurrences that count at no time from prune_watermark(as_of) on (expired by
+// then, or older than a cap's worth of occurrences by then) and marks the summary exact from
+// there; a result for an earlier time, or after a removal, needs the raw rows. Rules unknown
+// to the model are kept as they are.
+void prune_expired(const Model& model, Summary& summary, Timestamp as_of);
+
 struct FitResult {
     MicroPoints fit = 0;
     bool disqualified = false;

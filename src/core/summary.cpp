@@ -7,6 +7,8 @@ namespace leadscore {
 namespace {
 
 constexpr unsigned char kSummaryVersion = 1;
+// Version 2 adds the time from which the summary is exact (some expired occurrences dropped).
+constexpr unsigned char kSummaryVersionMarked = 2;
 
 void put_varint(std::string& out, std::uint64_t v) {
     while (v >= 0x80) {
@@ -67,6 +69,8 @@ void Summary::normalize() const {
 }
 
 bool Summary::remove(std::int64_t rule_id, Timestamp t) {
+    // What was dropped may count again once an occurrence is gone: only raw rows can tell.
+    if (exact_from_ != kTimestampMin) return false;
     normalize();
     auto it = rules_.find(rule_id);
     if (it == rules_.end()) return false;
@@ -84,7 +88,23 @@ void Summary::merge(const Summary& other) {
         v.insert(v.end(), times.begin(), times.end());
     }
     sorted_ = false;
+    mark_exact_from(other.exact_from_);
 }
+
+void Summary::drop_oldest(std::int64_t rule_id, std::size_t count) {
+    if (count == 0) return;
+    normalize();
+    auto it = rules_.find(rule_id);
+    if (it == rules_.end()) return;
+    auto& v = it->second;
+    if (count >= v.size()) {
+        rules_.erase(it);
+        return;
+    }
+    v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(count));
+}
+
+void Summary::mark_exact_from(Timestamp t) { exact_from_ = std::max(exact_from_, t); }
 
 bool Summary::empty() const {
     for (const auto& [id, v] : rules_)
@@ -114,7 +134,12 @@ std::vector<std::int64_t> Summary::rule_ids() const {
 std::string Summary::serialize() const {
     normalize();
     std::string out;
-    out.push_back(static_cast<char>(kSummaryVersion));
+    if (exact_from_ == kTimestampMin) {
+        out.push_back(static_cast<char>(kSummaryVersion));
+    } else {
+        out.push_back(static_cast<char>(kSummaryVersionMarked));
+        put_varint(out, zigzag(exact_from_));
+    }
     std::size_t nonempty = 0;
     for (const auto& [id, v] : rules_)
         if (!v.empty()) nonempty++;
@@ -140,8 +165,13 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
     Summary s;
     if (len == 0) return s;
     Reader r(data, len);
-    if (r.byte() != kSummaryVersion)
+    const unsigned char version = r.byte();
+    if (version != kSummaryVersion && version != kSummaryVersionMarked)
         throw UserError(sqlstate::kDataCorrupted, "leadscore summary has an unknown format version");
+    if (version == kSummaryVersionMarked) {
+        s.exact_from_ = unzigzag(r.varint());
+        if (s.exact_from_ == kTimestampMin) Reader::corrupt();
+    }
     std::uint64_t nrules = r.varint();
     if (nrules > len) Reader::corrupt();
     std::int64_t last_id = INT64_MIN;

@@ -101,7 +101,8 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, 
             continue;
         }
         LeadDelta& d = deltas[s.key];
-        bool consistent = true;
+        // Pruned by a transaction later than ours: not exact as of our time.
+        bool consistent = s.summary.exact_at(as_of);
         for (const Occurrence& o : d.removed)
             if (!s.summary.remove(o.rule_id, o.time)) consistent = false;
         for (const Occurrence& o : d.added) s.summary.add(o.rule_id, o.time);
@@ -289,13 +290,13 @@ void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::stri
     std::vector<StoredState> rows = store.lock_and_read(&present);
     std::vector<std::string> rebuild;
     for (const StoredState& s : rows)
-        if (!s.initialized) rebuild.push_back(s.key);
+        if (!s.initialized || !s.summary.exact_at(as_of)) rebuild.push_back(s.key);
     std::map<std::string, Summary> fresh;
     collect_activities(*cm, &rebuild, fresh);
     std::vector<NewState> out;
     for (StoredState& s : rows) {
         Summary summary;
-        if (s.initialized) {
+        if (s.initialized && s.summary.exact_at(as_of)) {
             summary = std::move(s.summary);
         } else if (auto it = fresh.find(s.key); it != fresh.end()) {
             summary = std::move(it->second);

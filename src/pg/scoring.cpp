@@ -137,6 +137,16 @@ Datum points_datum(MicroPoints p) {
 
 }  // namespace
 
+namespace {
+
+// A summary as it is stored when scored as of as_of: without what has expired for good.
+Summary stored_summary(const Model& model, Summary summary, Timestamp as_of) {
+    prune_expired(model, summary, as_of);
+    return summary;
+}
+
+}  // namespace
+
 Timestamp transaction_now() { return static_cast<Timestamp>(GetCurrentTransactionStartTimestamp()); }
 
 std::string key_array_literal(const std::vector<std::string>& keys) {
@@ -475,7 +485,7 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     const std::size_t n = states.size();
     std::vector<std::string> summaries;
     summaries.reserve(n);
-    for (const NewState& s : states) summaries.push_back(s.summary.serialize());
+    for (const NewState& s : states) summaries.push_back(stored_summary(*cm_.model, s.summary, as_of).serialize());
     std::vector<std::string> texts;  // formatted numbers, kept alive while Datums are built
     MemoryContext scratch = nullptr;
     std::vector<Datum> args(12);
@@ -764,13 +774,15 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                     stored.summary = Summary::deserialize(reinterpret_cast<const unsigned char*>(VARDATA_ANY(b)),
                                                           VARSIZE_ANY_EXHDR(b));
                     decoded = true;
-                    bool consistent = true;
+                    // A summary pruned by a later transaction than ours is rebuilt by the SQL path.
+                    bool consistent = stored.summary.exact_at(as_of);
                     for (const Occurrence& o : delta.removed)
-                        if (!stored.summary.remove(o.rule_id, o.time)) consistent = false;
+                        if (consistent && !stored.summary.remove(o.rule_id, o.time)) consistent = false;
                     if (consistent) {
                         for (const Occurrence& o : delta.added) stored.summary.add(o.rule_id, o.time);
                         next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
                                                  stored.fit_disqualified, as_of, StageMode::Fresh);
+                        prune_expired(model, next->summary, as_of);
                     }
                 } catch (const UserError& e) {
                     failure = e.what();
@@ -899,11 +911,12 @@ void StateStore::remove_absent_leads(const std::vector<std::string>* keys) {
 
 namespace {
 
-bool same_result(const StoredState& s, const NewState& n) {
+// `summary` is n's summary as it would be stored.
+bool same_result(const StoredState& s, const NewState& n, const Summary& summary) {
     return s.initialized && s.score == n.result.score && s.fit == n.result.fit &&
            s.engagement == n.result.engagement && s.disqualified == n.result.disqualified &&
            s.fit_disqualified == n.fit_disqualified && s.stage == n.result.stage &&
-           s.next_change == n.result.next_change && s.summary == n.summary;
+           s.next_change == n.result.next_change && s.summary == summary;
 }
 
 }  // namespace
@@ -942,11 +955,14 @@ std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notif
         scored++;
         NewState ns = compute_new_state(*cm->model, key, prev, summary, fit.fit, fit.disqualified, as_of,
                                         StageMode::Fresh);
-        if (prev && same_result(*prev, ns)) {
-            // Unchanged now; also unchanged as of the stored time, so the stored row stays exact.
-            NewState then = compute_new_state(*cm->model, key, prev, ns.summary, fit.fit, fit.disqualified,
-                                              prev->scored_at, StageMode::Fresh);
-            if (same_result(*prev, then)) continue;
+        if (prev && prev->initialized) {
+            const Summary stored_form = stored_summary(*cm->model, ns.summary, as_of);
+            if (same_result(*prev, ns, stored_form)) {
+                // Unchanged now; also unchanged as of the stored time, so the stored row stays exact.
+                NewState then = compute_new_state(*cm->model, key, prev, ns.summary, fit.fit, fit.disqualified,
+                                                  prev->scored_at, StageMode::Fresh);
+                if (same_result(*prev, then, stored_form)) continue;
+            }
         }
         if (!prev || prev->score != ns.result.score) score_changes++;
         changed.push_back(std::move(ns));
@@ -968,11 +984,22 @@ std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
     SpiConnection spi;
     StateStore store(*cm);
     std::vector<StoredState> due = store.read_due(as_of);
+    // Summaries pruned past as_of (a refresh as of an earlier time) are rebuilt from raw rows.
+    std::vector<std::string> rebuild;
+    for (const StoredState& s : due)
+        if (s.initialized && !s.summary.exact_at(as_of)) rebuild.push_back(s.key);
+    std::map<std::string, Summary> fresh;
+    if (!rebuild.empty()) collect_activities(*cm, &rebuild, fresh);
     std::vector<NewState> changed;
     std::int64_t score_changes = 0;
     for (const StoredState& s : due) {
         if (!s.initialized) continue;
-        NewState ns = compute_new_state(*cm->model, s.key, &s, s.summary, s.fit, s.fit_disqualified, as_of,
+        Summary summary = s.summary;
+        if (!s.summary.exact_at(as_of)) {
+            auto it = fresh.find(s.key);
+            summary = it == fresh.end() ? Summary() : std::move(it->second);
+        }
+        NewState ns = compute_new_state(*cm->model, s.key, &s, std::move(summary), s.fit, s.fit_disqualified, as_of,
                                         StageMode::KeepSticky);
         if (s.score != ns.result.score) score_changes++;
         changed.push_back(std::move(ns));

@@ -338,3 +338,111 @@ TEST(Engine, ActivityDisqualifiesWhileCounted) {
     EXPECT_TRUE(compute_engagement(m, s, 0, false).disqualified);
     EXPECT_FALSE(compute_engagement(m, s, 2 * kDay, false).disqualified);
 }
+
+TEST(Engine, PruneWatermarkIsWholeWeeksAtLeastADayBack) {
+    const Timestamp week = 7 * kDay;
+    for (Timestamp as_of : {Timestamp(0), 3 * kDay, 8 * kDay, 8 * kDay + 1, 400 * kDay + 17, -5 * kDay, -30 * kDay}) {
+        const Timestamp w = prune_watermark(as_of);
+        EXPECT_LE(w, as_of - kDay) << as_of;
+        EXPECT_GT(w, as_of - kDay - week) << as_of;
+        EXPECT_EQ(((w % week) + week) % week, 0) << as_of;
+    }
+    // Within one week the watermark stays put: rescores find unchanged leads unchanged.
+    EXPECT_EQ(prune_watermark(8 * kDay), prune_watermark(14 * kDay + kDay - 1));
+    EXPECT_EQ(prune_watermark(kTimestampMax), kTimestampMin);
+    EXPECT_EQ(prune_watermark(kTimestampMin), kTimestampMin);
+}
+
+TEST(Engine, PruningDropsOnlyWhatNeverCountsAgain) {
+    auto open = rule(1, "open", "2");
+    open.expires_after = Interval{0, 10, 0};
+    open.max_count = 2;
+    auto forever = rule(2, "visit", "1");  // no expiry: never pruned
+    Model m = model_of({open, forever});
+    Summary s;
+    for (Timestamp t : {Timestamp(0), 5 * kDay, 20 * kDay, 40 * kDay}) s.add(1, t);
+    s.add(2, 0);
+    s.add(3, 0);  // a rule the model no longer has: kept as it is
+    Summary pruned = s;
+    const Timestamp as_of = 45 * kDay;
+    prune_expired(m, pruned, as_of);
+    const Timestamp w = prune_watermark(as_of);
+    // day 0 and 5 expire by day 15 <= w; day 20 expires at 30 <= w (w is day 42); day 40 stays
+    EXPECT_EQ(pruned.occurrences(1), std::vector<Timestamp>({40 * kDay}));
+    EXPECT_EQ(pruned.occurrences(2), std::vector<Timestamp>({0}));
+    EXPECT_EQ(pruned.occurrences(3), std::vector<Timestamp>({0}));
+    EXPECT_EQ(pruned.exact_from(), w);
+    EXPECT_TRUE(pruned.exact_at(w));
+    EXPECT_FALSE(pruned.exact_at(w - 1));
+    EXPECT_FALSE(pruned.remove(1, 0)) << "a pruned occurrence is gone: its delete must rebuild";
+    EXPECT_FALSE(pruned.remove(1, 40 * kDay)) << "a kept one too: a dropped one may count again";
+    // The mark survives storage and only moves forward.
+    const std::string bytes = pruned.serialize();
+    Summary back = Summary::deserialize(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+    EXPECT_TRUE(back == pruned);
+    EXPECT_EQ(back.exact_from(), w);
+    back.mark_exact_from(0);
+    EXPECT_EQ(back.exact_from(), w);
+    // A cap keeps the cap's worth up to the watermark, and everything after it.
+    auto capped = rule(4, "visit", "1");
+    capped.max_count = 2;
+    Model c = model_of({capped});
+    Summary many;
+    for (Timestamp t : {Timestamp(0), kDay, 2 * kDay, 3 * kDay, 44 * kDay, 60 * kDay}) many.add(4, t);
+    prune_expired(c, many, as_of);
+    EXPECT_EQ(many.occurrences(4), std::vector<Timestamp>({2 * kDay, 3 * kDay, 44 * kDay, 60 * kDay}));
+    // Nothing expired: nothing marked, stored in the first format.
+    Summary young;
+    young.add(1, 44 * kDay);
+    prune_expired(m, young, as_of);
+    EXPECT_EQ(young.exact_from(), kTimestampMin);
+    EXPECT_EQ(young.serialize()[0], '\x01');
+}
+
+TEST(Engine, PrunedSummariesScoreExactlyFromTheirMarkOn) {
+    // Random occurrences of rules with every combination of expiry, cap, once, decay,
+    // max_points and disqualification:
+    // a summary pruned as of t gives the unpruned result at every time from its mark on.
+    std::uint64_t seed = 12345;
+    auto next = [&seed](std::uint64_t n) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (seed >> 33) % n;
+    };
+    for (int round = 0; round < 300; round++) {
+        std::vector<ActivityRuleSpec> rules;
+        for (std::int64_t id = 1; id <= 4; id++) {
+            auto r = rule(id, "t", next(2) ? "3" : "-2");
+            if (next(3)) r.expires_after = next(2) ? Interval{0, static_cast<std::int32_t>(1 + next(60)), 0}
+                                                     : Interval{static_cast<std::int32_t>(1 + next(3)), 0, 0};
+            if (next(3) == 0) r.max_count = 1 + next(3);
+            if (next(5) == 0) r.once = true;
+            if (next(6) == 0) r.disqualify = true;
+            if (next(4) == 0) r.half_life = Interval{0, static_cast<std::int32_t>(1 + next(30)), 0};
+            if (next(4) == 0) r.max_points = pts("5");
+            rules.push_back(r);
+        }
+        Model m = model_of(rules);
+        Summary full;
+        for (int k = 0; k < 40; k++)
+            full.add(1 + static_cast<std::int64_t>(next(4)), static_cast<Timestamp>(next(200)) * kDay + next(kDay));
+        const Timestamp pruned_at = static_cast<Timestamp>(20 + next(200)) * kDay + next(kDay);
+        Summary pruned = full;
+        prune_expired(m, pruned, pruned_at);
+        EXPECT_LE(pruned.occurrence_count(), full.occurrence_count());
+        for (Timestamp as_of : {pruned.exact_from(), pruned_at - kDay, pruned_at, pruned_at + 3 * kDay,
+                                pruned_at + 90 * kDay}) {
+            if (!pruned.exact_at(as_of)) continue;
+            const auto a = compute_engagement(m, full, as_of, true);
+            const auto b = compute_engagement(m, pruned, as_of, true);
+            ASSERT_EQ(a.engagement, b.engagement) << "round " << round << " as_of " << as_of;
+            ASSERT_EQ(a.disqualified, b.disqualified) << "round " << round;
+            ASSERT_EQ(a.next_change, b.next_change) << "round " << round;
+            ASSERT_EQ(a.contributions.size(), b.contributions.size()) << "round " << round;
+            for (std::size_t i = 0; i < a.contributions.size(); i++) {
+                EXPECT_EQ(a.contributions[i].occurrences, b.contributions[i].occurrences);
+                EXPECT_EQ(a.contributions[i].points, b.contributions[i].points);
+                EXPECT_EQ(a.contributions[i].next_expiry, b.contributions[i].next_expiry);
+            }
+        }
+    }
+}

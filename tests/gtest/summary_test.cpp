@@ -230,7 +230,7 @@ TEST(Summary, WrongVersionThrows) {
     Summary s;
     s.add(1, 1);
     std::string bytes = s.serialize();
-    for (unsigned char v : {0, 2, 0xff}) {
+    for (unsigned char v : {0, 3, 0xff}) {
         bytes[0] = static_cast<char>(v);
         try {
             from_bytes(bytes);
@@ -268,4 +268,27 @@ TEST(Summary, ZeroCountsAndBadStructureThrow) {
     // The valid counterpart of the first case decodes.
     Summary ok = from_bytes(std::string("\x01\x01\x02\x01\x00", 5));
     EXPECT_EQ(ok.occurrences(1), (TV{0}));
+}
+
+TEST(Summary, MarkedFormatRoundTripsAndRejectsDamage) {
+    Summary s;
+    s.add(4, 100);
+    s.add(4, 300);
+    s.mark_exact_from(-77);
+    const std::string bytes = s.serialize();
+    EXPECT_EQ(bytes[0], '\x02');
+    Summary back = from_bytes(bytes);
+    EXPECT_TRUE(back == s);
+    EXPECT_EQ(back.exact_from(), -77);
+    // Truncated anywhere: corrupted, never a shorter summary.
+    for (std::size_t n = 1; n < bytes.size(); n++) expect_corrupt(bytes.substr(0, n));
+    // The mark cannot claim "no mark" in the marked format.
+    std::string none = "\x02";
+    none += std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10);  // zigzag(INT64_MIN)
+    none += std::string("\x00", 1);
+    expect_corrupt(none);
+    // Cleared: no mark, the first format again.
+    s.clear();
+    EXPECT_EQ(s.exact_from(), kTimestampMin);
+    EXPECT_EQ(s.serialize()[0], '\x01');
 }
