@@ -86,11 +86,10 @@ Timestamp prune_watermark(Timestamp as_of) {
 void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
     const Timestamp watermark = prune_watermark(as_of);
     if (watermark == kTimestampMin) return;
-    bool dropped = false;
-    for (std::int64_t rule_id : summary.rule_ids()) {
-        const ActivityRuleSpec* rule = model.activity_rule(rule_id);
-        if (!rule) continue;
-        const std::vector<Timestamp>& times = summary.occurrences(rule_id);
+    const bool dropped = summary.drop_oldest([&](const RuleOccurrences& r) -> std::size_t {
+        const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
+        if (!rule) return 0;
+        const std::vector<Timestamp>& times = r.times;
         // Expired by the watermark (hence at every later time), as compute_engagement judges it.
         auto kept = times.begin();
         if (rule->expires_after)
@@ -103,11 +102,8 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
             const auto upto = std::upper_bound(kept, times.end(), watermark);
             if (upto - kept > *cap) kept = upto - *cap;
         }
-        const auto n = static_cast<std::size_t>(kept - times.begin());
-        if (n == 0) continue;
-        summary.drop_oldest(rule_id, n);
-        dropped = true;
-    }
+        return static_cast<std::size_t>(kept - times.begin());
+    });
     if (dropped) summary.mark_exact_from(watermark);
 }
 
@@ -115,10 +111,10 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
                                     bool with_details) {
     EngagementResult result;
     WideSum total = 0;
-    for (std::int64_t rule_id : summary.rule_ids()) {
-        const ActivityRuleSpec* rule = model.activity_rule(rule_id);
+    for (const RuleOccurrences& r : summary.rules()) {
+        const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
         if (!rule) continue;  // disabled or deleted since the summary was built
-        const std::vector<Timestamp>& times = summary.occurrences(rule_id);
+        const std::vector<Timestamp>& times = r.times;
         // Occurrences at or before as_of: those with index < end.
         auto end = std::upper_bound(times.begin(), times.end(), as_of);
         if (end != times.end()) result.next_change = earliest(result.next_change, *end);

@@ -56,15 +56,30 @@ const std::vector<Timestamp> kNoOccurrences;
 
 }  // namespace
 
+std::vector<RuleOccurrences>::iterator Summary::find(std::int64_t rule_id) {
+    return std::lower_bound(rules_.begin(), rules_.end(), rule_id,
+                            [](const RuleOccurrences& r, std::int64_t id) { return r.rule_id < id; });
+}
+
+std::vector<RuleOccurrences>::const_iterator Summary::find(std::int64_t rule_id) const {
+    return std::lower_bound(rules_.cbegin(), rules_.cend(), rule_id,
+                            [](const RuleOccurrences& r, std::int64_t id) { return r.rule_id < id; });
+}
+
 void Summary::add(std::int64_t rule_id, Timestamp t) {
-    auto& v = rules_[rule_id];
+    auto it = find(rule_id);
+    if (it == rules_.end() || it->rule_id != rule_id) {
+        it = rules_.insert(it, RuleOccurrences{});
+        it->rule_id = rule_id;
+    }
+    auto& v = it->times;
     if (!v.empty() && v.back() > t) sorted_ = false;
     v.push_back(t);
 }
 
 void Summary::normalize() const {
     if (sorted_) return;
-    for (auto& [id, v] : rules_) std::sort(v.begin(), v.end());
+    for (auto& r : rules_) std::sort(r.times.begin(), r.times.end());
     sorted_ = true;
 }
 
@@ -72,9 +87,9 @@ bool Summary::remove(std::int64_t rule_id, Timestamp t) {
     // What was dropped may count again once an occurrence is gone: only raw rows can tell.
     if (exact_from_ != kTimestampMin) return false;
     normalize();
-    auto it = rules_.find(rule_id);
-    if (it == rules_.end()) return false;
-    auto& v = it->second;
+    auto it = find(rule_id);
+    if (it == rules_.end() || it->rule_id != rule_id) return false;
+    auto& v = it->times;
     auto pos = std::lower_bound(v.begin(), v.end(), t);
     if (pos == v.end() || *pos != t) return false;
     v.erase(pos);
@@ -83,70 +98,55 @@ bool Summary::remove(std::int64_t rule_id, Timestamp t) {
 }
 
 void Summary::merge(const Summary& other) {
-    for (const auto& [id, times] : other.rules_) {
-        auto& v = rules_[id];
-        v.insert(v.end(), times.begin(), times.end());
+    for (const auto& r : other.rules_) {
+        if (r.times.empty()) continue;
+        auto it = find(r.rule_id);
+        if (it == rules_.end() || it->rule_id != r.rule_id) {
+            it = rules_.insert(it, RuleOccurrences{});
+            it->rule_id = r.rule_id;
+        }
+        it->times.insert(it->times.end(), r.times.begin(), r.times.end());
     }
     sorted_ = false;
     mark_exact_from(other.exact_from_);
 }
 
-void Summary::drop_oldest(std::int64_t rule_id, std::size_t count) {
-    if (count == 0) return;
-    normalize();
-    auto it = rules_.find(rule_id);
-    if (it == rules_.end()) return;
-    auto& v = it->second;
-    if (count >= v.size()) {
-        rules_.erase(it);
-        return;
-    }
-    v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(count));
-}
-
 void Summary::mark_exact_from(Timestamp t) { exact_from_ = std::max(exact_from_, t); }
-
-bool Summary::empty() const {
-    for (const auto& [id, v] : rules_)
-        if (!v.empty()) return false;
-    return true;
-}
 
 std::size_t Summary::occurrence_count() const {
     std::size_t n = 0;
-    for (const auto& [id, v] : rules_) n += v.size();
+    for (const auto& r : rules_) n += r.times.size();
     return n;
 }
 
 const std::vector<Timestamp>& Summary::occurrences(std::int64_t rule_id) const {
     normalize();
-    auto it = rules_.find(rule_id);
-    return it == rules_.end() ? kNoOccurrences : it->second;
+    auto it = find(rule_id);
+    return it == rules_.end() || it->rule_id != rule_id ? kNoOccurrences : it->times;
 }
 
 std::vector<std::int64_t> Summary::rule_ids() const {
     std::vector<std::int64_t> ids;
-    for (const auto& [id, v] : rules_)
-        if (!v.empty()) ids.push_back(id);
+    ids.reserve(rules_.size());
+    for (const auto& r : rules_) ids.push_back(r.rule_id);
     return ids;
 }
 
 std::string Summary::serialize() const {
     normalize();
     std::string out;
+    // Typically 2-5 bytes per occurrence: one allocation.
+    out.reserve(16 + 4 * rules_.size() + 5 * occurrence_count());
     if (exact_from_ == kTimestampMin) {
         out.push_back(static_cast<char>(kSummaryVersion));
     } else {
         out.push_back(static_cast<char>(kSummaryVersionMarked));
         put_varint(out, zigzag(exact_from_));
     }
-    std::size_t nonempty = 0;
-    for (const auto& [id, v] : rules_)
-        if (!v.empty()) nonempty++;
-    put_varint(out, nonempty);
-    for (const auto& [id, v] : rules_) {
-        if (v.empty()) continue;
-        put_varint(out, zigzag(id));
+    put_varint(out, rules_.size());
+    for (const auto& r : rules_) {
+        const auto& v = r.times;
+        put_varint(out, zigzag(r.rule_id));
         put_varint(out, v.size());
         Timestamp prev = 0;
         for (std::size_t i = 0; i < v.size(); i++) {
@@ -175,13 +175,16 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
     std::uint64_t nrules = r.varint();
     if (nrules > len) Reader::corrupt();
     std::int64_t last_id = INT64_MIN;
+    s.rules_.reserve(nrules);
     for (std::uint64_t k = 0; k < nrules; k++) {
         std::int64_t id = unzigzag(r.varint());
         if (k > 0 && id <= last_id) Reader::corrupt();
         last_id = id;
         std::uint64_t n = r.varint();
         if (n == 0 || n > len) Reader::corrupt();
-        std::vector<Timestamp> v;
+        s.rules_.emplace_back();
+        s.rules_.back().rule_id = id;
+        std::vector<Timestamp>& v = s.rules_.back().times;
         v.reserve(n);
         Timestamp prev = unzigzag(r.varint());
         v.push_back(prev);
@@ -192,7 +195,6 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
             prev = static_cast<Timestamp>(next);
             v.push_back(prev);
         }
-        s.rules_.emplace(id, std::move(v));
     }
     if (!r.done()) Reader::corrupt();
     return s;
@@ -201,15 +203,10 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
 bool Summary::operator==(const Summary& o) const {
     normalize();
     o.normalize();
-    auto a = rules_.begin(), b = o.rules_.begin();
-    while (true) {
-        while (a != rules_.end() && a->second.empty()) ++a;
-        while (b != o.rules_.end() && b->second.empty()) ++b;
-        if (a == rules_.end() || b == o.rules_.end()) return a == rules_.end() && b == o.rules_.end();
-        if (a->first != b->first || a->second != b->second) return false;
-        ++a;
-        ++b;
-    }
+    if (rules_.size() != o.rules_.size()) return false;
+    for (std::size_t i = 0; i < rules_.size(); i++)
+        if (rules_[i].rule_id != o.rules_[i].rule_id || rules_[i].times != o.rules_[i].times) return false;
+    return true;
 }
 
 }  // namespace leadscore

@@ -263,8 +263,8 @@ LEADSCORE_FUNCTION(leadscore_engagement_deserialize) {
     pos += sizeof(state->as_of);
     const Summary summary = Summary::deserialize(data + pos, len - pos);
     reserve(state, aggcontext, summary.occurrence_count());
-    for (std::int64_t id : summary.rule_ids())
-        for (Timestamp t : summary.occurrences(id)) state->items[state->count++] = Occurrence{id, t};
+    for (const RuleOccurrences& r : summary.rules())
+        for (Timestamp t : r.times) state->items[state->count++] = Occurrence{r.rule_id, t};
     PG_RETURN_POINTER(state);
 }
 

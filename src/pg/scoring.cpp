@@ -811,7 +811,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                     updated->tts_isnull[a - 1] = isnull;
                 };
                 set(col.score, points_datum(ns.result.score), false);
-                set(col.fit, points_datum(ns.result.fit), false);
+                // An activity never changes the fit: the stored datum is kept.
+                set(col.fit, ns.result.fit == stored.fit ? found->tts_values[col.fit - 1] : points_datum(ns.result.fit),
+                    false);
                 set(col.engagement, points_datum(ns.result.engagement), false);
                 if (ns.result.stage)
                     set(col.stage,
