@@ -36,7 +36,11 @@ Model::Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::
     });
     for (std::size_t i = 0; i < activity_rules_.size(); i++) {
         activity_index_[activity_rules_[i].id] = i;
-        by_type_[activity_rules_[i].activity_type].push_back(i);
+        const std::string& type = activity_rules_[i].activity_type;
+        auto it = std::lower_bound(by_type_.begin(), by_type_.end(), type,
+                                   [](const auto& entry, const std::string& t) { return entry.first < t; });
+        if (it == by_type_.end() || it->first != type) it = by_type_.insert(it, {type, {}});
+        it->second.push_back(i);
     }
     for (std::size_t i = 0; i < fit_rules_.size(); i++) fit_index_[fit_rules_[i].id] = i;
 }
@@ -52,8 +56,14 @@ const FitRuleSpec* Model::fit_rule(std::int64_t id) const {
 }
 
 const std::vector<std::size_t>& Model::rules_for_type(const std::string& type) const {
-    auto it = by_type_.find(type);
-    return it == by_type_.end() ? kNoRules : it->second;
+    if (by_type_.size() <= 16) {
+        for (const auto& [t, rules] : by_type_)
+            if (t.size() == type.size() && t == type) return rules;
+        return kNoRules;
+    }
+    auto it = std::lower_bound(by_type_.begin(), by_type_.end(), type,
+                               [](const auto& entry, const std::string& t) { return entry.first < t; });
+    return it == by_type_.end() || it->first != type ? kNoRules : it->second;
 }
 
 int Model::stage_rank(const std::string& name) const {

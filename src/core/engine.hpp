@@ -40,7 +40,9 @@ private:
     std::vector<StageSpec> stages_;
     std::unordered_map<std::int64_t, std::size_t> activity_index_;
     std::unordered_map<std::int64_t, std::size_t> fit_index_;
-    std::unordered_map<std::string, std::vector<std::size_t>> by_type_;
+    // Activity types (sorted) with their rules' indexes: a model has a handful, so a scan
+    // comparing lengths first beats hashing the type of every row.
+    std::vector<std::pair<std::string, std::vector<std::size_t>>> by_type_;
 };
 
 enum class Family { Fit, Engagement };

@@ -446,3 +446,23 @@ TEST(Engine, PrunedSummariesScoreExactlyFromTheirMarkOn) {
         }
     }
 }
+
+TEST(Engine, RulesForTypeFindsEveryTypeFewOrMany) {
+    for (int types : {3, 40}) {
+        std::vector<ActivityRuleSpec> rules;
+        for (int i = 0; i < types; i++) {
+            const std::string type = "type_" + std::to_string((i * 7) % types);
+            rules.push_back(rule(2 * i + 1, type.c_str(), "1"));
+            rules.push_back(rule(2 * i + 2, type.c_str(), "2"));
+        }
+        Model m = model_of(rules);
+        for (int i = 0; i < types; i++) {
+            const auto& found = m.rules_for_type("type_" + std::to_string(i));
+            ASSERT_EQ(found.size(), 2u) << types << " types, type " << i;
+            for (std::size_t idx : found) EXPECT_EQ(m.activity_rules()[idx].activity_type, "type_" + std::to_string(i));
+        }
+        EXPECT_TRUE(m.rules_for_type("type_").empty());
+        EXPECT_TRUE(m.rules_for_type("").empty());
+        EXPECT_TRUE(m.rules_for_type("type_999").empty());
+    }
+}
