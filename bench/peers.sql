@@ -97,55 +97,16 @@ $make$;
 
 -- Each peer's table is the tracked table without the tracking: same columns, defaults and
 -- indexes (primary key and lead index), so every ratio measures the scoring alone.
+-- (e) peer.act_noop, the floor of the design, gets a statement trigger with a transition table
+-- that does nothing: what any AFTER ... REFERENCING NEW TABLE trigger costs before it computes.
+-- bench/run.sh copies the CRM's activities into all four (two sessions at a time), then runs
+-- bench/peer_triggers.sql.
 CREATE TABLE peer.act_plain (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 CREATE TABLE peer.act_row (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 CREATE TABLE peer.act_stmt (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
-INSERT INTO peer.act_plain SELECT * FROM crm.activity;
-INSERT INTO peer.act_row SELECT * FROM crm.activity;
-INSERT INTO peer.act_stmt SELECT * FROM crm.activity;
-ANALYZE peer.act_plain;
-ANALYZE peer.act_row;
-ANALYZE peer.act_stmt;
+CREATE TABLE peer.act_noop (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 
 SELECT peer.make_scores('crm.activity', 'scores') \gset
 SELECT peer.make_scores('peer.act_row', 'scores_row') \gset
 SELECT peer.make_scores('peer.act_stmt', 'scores_stmt') \gset
 
-CREATE TABLE peer.score_row (lead_id bigint PRIMARY KEY, score numeric, stage text, scored_at timestamptz);
-CREATE TABLE peer.score_stmt (lead_id bigint PRIMARY KEY, score numeric, stage text, scored_at timestamptz);
-INSERT INTO peer.score_row SELECT lead_id, score, stage, now() FROM peer.scores_row_all(now());
-INSERT INTO peer.score_stmt SELECT lead_id, score, stage, now() FROM peer.scores_stmt_all(now());
-
--- (b) the row trigger: recompute the lead of every inserted row.
-CREATE FUNCTION peer.row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO peer.score_row AS s
-    SELECT c.lead_id, c.score, c.stage, now() FROM peer.scores_row(ARRAY[NEW.lead_id], now()) c
-    ON CONFLICT (lead_id) DO UPDATE SET score = excluded.score, stage = excluded.stage, scored_at = excluded.scored_at;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER scores AFTER INSERT ON peer.act_row FOR EACH ROW EXECUTE FUNCTION peer.row_changed();
-
--- (c) the statement trigger: recompute every lead the statement touched, once.
-CREATE FUNCTION peer.stmt_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO peer.score_stmt AS s
-    SELECT c.lead_id, c.score, c.stage, now()
-      FROM peer.scores_stmt(ARRAY(SELECT DISTINCT lead_id FROM new_rows ORDER BY 1), now()) c
-     ORDER BY c.lead_id
-    ON CONFLICT (lead_id) DO UPDATE SET score = excluded.score, stage = excluded.stage, scored_at = excluded.scored_at;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER scores AFTER INSERT ON peer.act_stmt REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION peer.stmt_changed();
-
--- (e) the floor of the design: a statement trigger with a transition table that does nothing.
--- What any AFTER ... REFERENCING NEW TABLE trigger costs before it computes anything.
-CREATE TABLE peer.act_noop (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
-INSERT INTO peer.act_noop SELECT * FROM crm.activity;
-ANALYZE peer.act_noop;
-CREATE FUNCTION peer.noop_changed() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
-CREATE TRIGGER noop AFTER INSERT ON peer.act_noop REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION peer.noop_changed();

@@ -51,7 +51,10 @@ void relcache_callback(Datum, Oid relid) {
 }
 
 void xact_callback(XactEvent event, void*) {
-    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) clear_cache();
+    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+        clear_cache();
+        reset_invoker_state();
+    }
 }
 
 void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {

@@ -51,9 +51,23 @@ SpiConnection::SpiConnection() : exceptions_at_start_(std::uncaught_exceptions()
         switched_ = true;
         owner_switches++;
     }
-    pg_guard([] {
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
-    });
+    try {
+        pg_guard([] {
+            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
+        });
+    } catch (...) {
+        // No destructor runs for a constructor that throws: undo the switch here.
+        if (switched_) {
+            owner_switches--;
+            SetUserIdAndSecContext(saved_user_, saved_security_context_);
+        }
+        throw;
+    }
+}
+
+void reset_invoker_state() {
+    trigger_owner = InvalidOid;
+    owner_switches = 0;
 }
 
 SpiConnection::~SpiConnection() {

@@ -45,6 +45,9 @@ private:
     Oid previous_owner_;
 };
 
+// At the end of an aborted transaction no trigger or connection is left: forget them.
+void reset_invoker_state();
+
 // One SQL argument: its type and text form (NULL when absent); converted by the server.
 struct SqlArg {
     Oid type;
