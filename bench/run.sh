@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 
 if [ -z "${LEADSCORE_BENCH_INNER:-}" ]; then
-    export BENCH_LEADS=100000 BENCH_ACTIVITIES=5000000 BENCH_COPY_ROWS=1000000 BENCH_SECONDS=8 BENCH_REPEAT=3
+    export BENCH_LEADS=100000 BENCH_ACTIVITIES=5000000 BENCH_COPY_ROWS=1000000 BENCH_SECONDS=6 BENCH_REPEAT=3
     export BENCH_OUT="$root/bench/results.txt" BENCH_QUICK=0
     while [ $# -gt 0 ]; do
         case "$1" in
