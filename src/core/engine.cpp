@@ -114,7 +114,9 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         }
         return static_cast<std::size_t>(kept - times.begin());
     });
-    if (dropped) summary.mark_exact_from(watermark);
+    // A summary pruned before keeps up with the watermark even when nothing new goes: the
+    // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's.
+    if (dropped || summary.exact_from() != kTimestampMin) summary.mark_exact_from(watermark);
 }
 
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
