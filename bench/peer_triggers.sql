@@ -40,9 +40,20 @@ CREATE TRIGGER noop AFTER INSERT ON peer.act_noop REFERENCING NEW TABLE AS new_r
     FOR EACH STATEMENT EXECUTE FUNCTION peer.noop_changed();
 
 -- (f) the floor of keeping any per-lead state current in the same statement: the untracked
--- insert plus an UPDATE of one small per-lead row by its key (the "upd" INSERT target).
+-- insert plus an UPDATE of one small per-lead row by its key (the "upd" INSERT target), and
+-- for COPY a statement trigger doing only that UPDATE, grouped by lead (peer.act_upd).
 CREATE TABLE peer.lead_counter (lead_id bigint PRIMARY KEY, activities bigint NOT NULL, last_at timestamptz)
     WITH (fillfactor = 90);
 INSERT INTO peer.lead_counter
 SELECT l.id, count(a.lead_id), max(a.occurred_at) FROM crm.lead l LEFT JOIN crm.activity a ON a.lead_id = l.id GROUP BY l.id;
 ANALYZE peer.lead_counter;
+CREATE FUNCTION peer.upd_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE peer.lead_counter c SET activities = c.activities + n.n, last_at = greatest(c.last_at, n.last_at)
+      FROM (SELECT lead_id, count(*) AS n, max(occurred_at) AS last_at FROM new_rows GROUP BY lead_id) n
+     WHERE c.lead_id = n.lead_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER upd AFTER INSERT ON peer.act_upd REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION peer.upd_changed();

@@ -99,12 +99,14 @@ $make$;
 -- indexes (primary key and lead index), so every ratio measures the scoring alone.
 -- (e) peer.act_noop, the floor of the design, gets a statement trigger with a transition table
 -- that does nothing: what any AFTER ... REFERENCING NEW TABLE trigger costs before it computes.
--- bench/run.sh copies the CRM's activities into all four (two sessions at a time), then runs
+-- bench/run.sh copies the CRM's activities into all of them (two sessions at a time), then runs
 -- bench/peer_triggers.sql.
 CREATE TABLE peer.act_plain (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 CREATE TABLE peer.act_row (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 CREATE TABLE peer.act_stmt (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 CREATE TABLE peer.act_noop (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
+-- (f) peer.act_upd: a statement trigger doing only one grouped UPDATE of small per-lead rows.
+CREATE TABLE peer.act_upd (LIKE crm.activity INCLUDING DEFAULTS INCLUDING INDEXES);
 
 SELECT peer.make_scores('crm.activity', 'scores') \gset
 SELECT peer.make_scores('peer.act_row', 'scores_row') \gset
