@@ -39,8 +39,8 @@ trap 'rm -rf "$work"' EXIT
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-# a / b with 2 decimals (or $3)
-ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.*f", d, a / b}'; }
+# a / b with 2 decimals (or $3), one line
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {if (b == 0 || a == "nan" || b == "nan") print "n/a"; else printf "%.*f\n", d, a / b}'; }
 
 # Runs SQL in one session, timing only the statement between the markers; rolls back so every
 # repetition starts from the same data. Prints milliseconds.
@@ -141,7 +141,7 @@ for _ in $(seq "$BENCH_REPEAT"); do
         timed_rollback "" "COPY $tab $cols FROM '$copyfile'" | tee "$work/copy-last-$target" >>"$work/copy-$target"
         q -c "CHECKPOINT"
     done
-    echo "$(ratio "$(cat "$work/copy-last-leadscore")" "$(cat "$work/copy-last-plain")" 3)" >>"$work/copy-paired"
+    ratio "$(cat "$work/copy-last-leadscore")" "$(cat "$work/copy-last-plain")" 3 >>"$work/copy-paired"
 done
 for target in plain noop upd leadscore stmt; do
     put "copy_$target" "$(median <"$work/copy-$target")" ms
@@ -230,7 +230,7 @@ for clients in 2 8; do
             echo "$tps" >>"$work/tps-$clients-$target"; echo "$tps" >"$work/tps-last-$target"
             echo "$p50" >>"$work/p50-$clients-$target"; echo "$p99" >>"$work/p99-$clients-$target"
         done
-        echo "$(ratio "$(cat "$work/tps-last-leadscore")" "$(cat "$work/tps-last-plain")" 3)" >>"$work/tps-paired-$clients"
+        ratio "$(cat "$work/tps-last-leadscore")" "$(cat "$work/tps-last-plain")" 3 >>"$work/tps-paired-$clients"
     done
     for target in plain noop upd leadscore row stmt; do
         put "tps_${clients}_$target" "$(median <"$work/tps-$clients-$target")" tps

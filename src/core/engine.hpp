@@ -71,10 +71,10 @@ struct EngagementResult {
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
                                     bool with_details);
 
-// Stored summaries drop occurrences that expired at least a day (up to eight) before the
-// scoring time, so rows stay small as history grows. The watermark moves in whole weeks: a
-// rescore finds an unchanged lead's stored summary equal to its rebuilt one. kTimestampMin
-// when as_of is at the ends of the time range (nothing is dropped).
+// Stored summaries drop, as of a watermark at least a day (up to eight) before the scoring
+// time, what can never count again, so rows stay small as history grows. The watermark moves
+// in whole weeks: a rescore finds an unchanged lead's stored summary equal to its rebuilt one.
+// kTimestampMin when as_of is at the ends of the time range (nothing is dropped).
 Timestamp prune_watermark(Timestamp as_of);
 
 // Drops the occurrences that count at no time from prune_watermark(as_of) on (expired by

@@ -66,13 +66,17 @@ std::vector<RuleOccurrences>::const_iterator Summary::find(std::int64_t rule_id)
                             [](const RuleOccurrences& r, std::int64_t id) { return r.rule_id < id; });
 }
 
-void Summary::add(std::int64_t rule_id, Timestamp t) {
+RuleOccurrences& Summary::entry(std::int64_t rule_id) {
     auto it = find(rule_id);
     if (it == rules_.end() || it->rule_id != rule_id) {
         it = rules_.insert(it, RuleOccurrences{});
         it->rule_id = rule_id;
     }
-    auto& v = it->times;
+    return *it;
+}
+
+void Summary::add(std::int64_t rule_id, Timestamp t) {
+    auto& v = entry(rule_id).times;
     if (!v.empty() && v.back() > t) sorted_ = false;
     v.push_back(t);
 }
@@ -100,12 +104,8 @@ bool Summary::remove(std::int64_t rule_id, Timestamp t) {
 void Summary::merge(const Summary& other) {
     for (const auto& r : other.rules_) {
         if (r.times.empty()) continue;
-        auto it = find(r.rule_id);
-        if (it == rules_.end() || it->rule_id != r.rule_id) {
-            it = rules_.insert(it, RuleOccurrences{});
-            it->rule_id = r.rule_id;
-        }
-        it->times.insert(it->times.end(), r.times.begin(), r.times.end());
+        auto& v = entry(r.rule_id).times;
+        v.insert(v.end(), r.times.begin(), r.times.end());
     }
     sorted_ = false;
     mark_exact_from(other.exact_from_);

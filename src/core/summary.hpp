@@ -1,6 +1,7 @@
 #pragma once
 #include "guard.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -51,13 +52,10 @@ public:
         std::size_t out = 0;
         for (std::size_t i = 0; i < rules_.size(); i++) {
             RuleOccurrences& r = rules_[i];
-            const std::size_t n = drop(static_cast<const RuleOccurrences&>(r));
+            const std::size_t n = std::min(drop(static_cast<const RuleOccurrences&>(r)), r.times.size());
             if (n > 0) {
                 dropped = true;
-                if (n >= r.times.size())
-                    r.times.clear();
-                else
-                    r.times.erase(r.times.begin(), r.times.begin() + static_cast<std::ptrdiff_t>(n));
+                r.times.erase(r.times.begin(), r.times.begin() + static_cast<std::ptrdiff_t>(n));
             }
             if (r.times.empty()) continue;
             if (out != i) rules_[out] = std::move(r);
@@ -85,6 +83,8 @@ private:
     void normalize() const;
     std::vector<RuleOccurrences>::iterator find(std::int64_t rule_id);
     std::vector<RuleOccurrences>::const_iterator find(std::int64_t rule_id) const;
+    // The rule's entry, created (empty) in id order when missing.
+    RuleOccurrences& entry(std::int64_t rule_id);
     mutable std::vector<RuleOccurrences> rules_;
     mutable bool sorted_ = true;
     Timestamp exact_from_ = kTimestampMin;
