@@ -5,12 +5,42 @@
 
 namespace leadscore {
 
+namespace {
+
+// The common form "-123.45" (at most 18 digits, at most 6 of them decimals) without
+// allocating; nullopt sends every other text, and every error, to the general parser.
+std::optional<MicroPoints> parse_plain_points(const std::string& text, MicroPoints max_magnitude) {
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    const bool negative = n > 0 && text[0] == '-';
+    if (negative) i++;
+    std::int64_t whole = 0;
+    int whole_digits = 0, decimals = 0;
+    for (; i < n && text[i] >= '0' && text[i] <= '9'; i++, whole_digits++) whole = whole * 10 + (text[i] - '0');
+    std::int64_t frac = 0;
+    if (i < n && text[i] == '.') {
+        for (i++; i < n && text[i] >= '0' && text[i] <= '9'; i++, decimals++) {
+            if (decimals == 6) return std::nullopt;
+            frac = frac * 10 + (text[i] - '0');
+        }
+        if (decimals == 0) return std::nullopt;
+    }
+    if (i != n || whole_digits == 0 || whole_digits + decimals > 18 || whole_digits > 12) return std::nullopt;
+    for (int k = decimals; k < 6; k++) frac *= 10;
+    const std::int64_t v = whole * kPointScale + frac;
+    if (v > max_magnitude) return std::nullopt;
+    return negative ? -v : v;
+}
+
+}  // namespace
+
 std::optional<MicroPoints> parse_points(const std::string& text, std::string* reason, MicroPoints max_magnitude) {
     auto fail = [&](const char* why) -> std::optional<MicroPoints> {
         if (reason) *reason = why;
         return std::nullopt;
     };
     size_t i = 0, n = text.size();
+    if (auto plain = parse_plain_points(text, max_magnitude)) return *plain;
     while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) i++;
     while (n > i && std::isspace(static_cast<unsigned char>(text[n - 1]))) n--;
     if (i == n) return fail("is empty");
@@ -91,6 +121,15 @@ std::string format_points(MicroPoints value) {
         f = std::string(6 - f.size(), '0') + f;
         while (!f.empty() && f.back() == '0') f.pop_back();
         out += "." + f;
+    }
+    return out;
+}
+
+ScaledPoints scaled_points(MicroPoints value) {
+    ScaledPoints out{value, 6};
+    while (out.scale > 0 && out.digits % 10 == 0) {
+        out.digits /= 10;
+        out.scale--;
     }
     return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
 #include "guard.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,13 @@ std::optional<MicroPoints> parse_points(const std::string& text, std::string* re
 
 // Formats millionths as the shortest exact decimal text ("145", "-2.5", "0.000001").
 std::string format_points(MicroPoints value);
+
+// The same shortest decimal as digits and a count of decimal places: -2.5 is {-25, 1}.
+struct ScaledPoints {
+    std::int64_t digits;
+    int scale;
+};
+ScaledPoints scaled_points(MicroPoints value);
 
 // 128-bit sums so that no realistic number of occurrences can overflow.
 using WideSum = __int128;

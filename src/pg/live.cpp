@@ -67,6 +67,7 @@ using KeySet = std::unordered_set<std::string>;
 
 void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, KeySet& rebuilt) {
     if (deltas.empty()) return;
+    deltas.group();
     StateStore store(*cm);
     const Timestamp as_of = transaction_now();
     std::vector<StageChange> stage_changes;
@@ -81,7 +82,7 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, 
     // New leads, and summaries that must be rebuilt, take the SQL path.
     std::vector<std::string> creating;
     for (const std::string& k : keys)
-        if (!deltas[k].added.empty()) creating.push_back(k);
+        if (!deltas.added(deltas.find(k)).empty()) creating.push_back(k);
     store.create_placeholders(creating, as_of);
     std::vector<StoredState> rows = store.lock_and_read(&keys);
     // A placeholder made while its lead was being deleted: check again with a fresh snapshot.
@@ -100,12 +101,12 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, 
             need_fit.push_back(s.key);
             continue;
         }
-        LeadDelta& d = deltas[s.key];
+        const std::uint32_t lead = deltas.find(s.key);
         // Pruned by a transaction later than ours: not exact as of our time.
         bool consistent = s.summary.exact_at(as_of);
-        for (const Occurrence& o : d.removed)
+        for (const Occurrence& o : deltas.removed(lead))
             if (!s.summary.remove(o.rule_id, o.time)) consistent = false;
-        for (const Occurrence& o : d.added) s.summary.add(o.rule_id, o.time);
+        for (const Occurrence& o : deltas.added(lead)) s.summary.add(o.rule_id, o.time);
         // A summary that does not hold a deleted occurrence is rebuilt rather than trusted.
         if (!consistent) rebuild.push_back(s.key);
     }
@@ -163,7 +164,6 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         TupleDesc desc = RelationGetDescr(trig->tg_relation);
         RowLayout layout = activity_layout(*cm, desc, *cm->activity_matcher);
         ActivityMatch match;
-        std::size_t pending = 0;
         bool flushed = false;
         KeySet rebuilt;
         auto collect = [&](Tuplestorestate* ts, bool adding) {
@@ -173,16 +173,14 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
             scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
                 if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
                 if (match.rules.empty() || (flushed && rebuilt.count(match.key))) return;
-                LeadDelta& d = deltas[match.key];
-                for (std::int64_t id : match.rules)
-                    (adding ? d.added : d.removed).push_back(Occurrence{id, match.time});
-                pending += match.rules.size();
+                const std::uint32_t lead = deltas.lead(match.key);
+                for (std::int64_t id : match.rules) deltas.add(lead, Occurrence{id, match.time}, adding);
                 // Memory stays bounded by the statement's leads, not its rows: once the
                 // occurrences outnumber 16 per lead (and the setting), apply and go on.
-                if (pending >= std::max(static_cast<std::size_t>(batch_occurrences), 16 * deltas.size())) {
+                if (deltas.occurrence_count() >=
+                    std::max(static_cast<std::size_t>(batch_occurrences), 16 * deltas.size())) {
                     apply_activity_deltas(cm, deltas, rebuilt);
                     deltas.clear();
-                    pending = 0;
                     flushed = true;
                 }
             });

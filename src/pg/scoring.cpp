@@ -28,6 +28,7 @@ extern "C" {
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 }
 
@@ -130,9 +131,9 @@ Oid array_type_of(Oid elem) {
 
 // Numeric Datum of millionths; plain PostgreSQL code, call inside pg_guard.
 Datum points_datum(MicroPoints p) {
-    const std::string text = format_points(p);
-    return DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()), ObjectIdGetDatum(InvalidOid),
-                               Int32GetDatum(-1));
+    // Built from digits and scale, not parsed from text: the same numeric numeric_in gives.
+    const ScaledPoints s = scaled_points(p);
+    return NumericGetDatum(int64_div_fast_to_numeric(s.digits, s.scale));
 }
 
 }  // namespace
@@ -155,10 +156,8 @@ std::string key_array_literal(const std::vector<std::string>& keys) {
 }
 
 Datum points_to_numeric(MicroPoints p) {
-    std::string text = format_points(p);
     Datum d = 0;
-    pg_guard([&] { d = DirectFunctionCall3(numeric_in, CStringGetDatum(text.c_str()), ObjectIdGetDatum(InvalidOid),
-                                           Int32GetDatum(-1)); });
+    pg_guard([&] { d = points_datum(p); });
     return d;
 }
 
@@ -650,7 +649,7 @@ MicroPoints numeric_points(Datum d) {
 
 }  // namespace
 
-std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
+std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& deltas,
                                                            Timestamp as_of, std::vector<StageChange>& stage_changes) {
     std::vector<std::string> slow;
     if (deltas.empty()) return slow;
@@ -659,6 +658,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
     // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
     std::vector<Datum> key_values;
     std::string key_text, failure, failure_state, bytes;
+    // Leads whose state row now holds their deltas.
+    std::vector<char> handled(deltas.size(), 0);
+    std::uint32_t lead = DeltaMap::npos;
     StoredState stored;
     std::optional<NewState> next;
 
@@ -690,8 +692,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
             ki.ready = true;
         }
         key_values.reserve(deltas.size());
-        for (const auto& [k, d] : deltas)
-            key_values.push_back(InputFunctionCall(&ki.input, const_cast<char*>(k.c_str()), ki.ioparam, -1));
+        for (std::uint32_t i = 0; i < deltas.size(); i++)
+            key_values.push_back(
+                InputFunctionCall(&ki.input, const_cast<char*>(deltas.key(i).c_str()), ki.ioparam, -1));
         ArrayType* key_array = key_values.size() == 1 ? nullptr
                                : construct_array(key_values.data(), static_cast<int>(key_values.size()),
                                                  key_type, ki.typlen, ki.byval, ki.align);
@@ -750,9 +753,8 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                 slot_getallattrs(found);
                 if (found->tts_isnull[col.lead - 1]) break;
                 key_out.write(found->tts_values[col.lead - 1], key_text);
-                auto dit = deltas.find(key_text);
-                if (dit == deltas.end() || found->tts_isnull[col.summary - 1]) break;
-                const LeadDelta& delta = dit->second;
+                lead = deltas.find(key_text);
+                if (lead == DeltaMap::npos || found->tts_isnull[col.summary - 1]) break;
 
                 bytea* b = DatumGetByteaPP(found->tts_values[col.summary - 1]);
                 stored = StoredState();
@@ -776,10 +778,10 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                     decoded = true;
                     // A summary pruned by a later transaction than ours is rebuilt by the SQL path.
                     bool consistent = stored.summary.exact_at(as_of);
-                    for (const Occurrence& o : delta.removed)
+                    for (const Occurrence& o : deltas.removed(lead))
                         if (consistent && !stored.summary.remove(o.rule_id, o.time)) consistent = false;
                     if (consistent) {
-                        for (const Occurrence& o : delta.added) stored.summary.add(o.rule_id, o.time);
+                        for (const Occurrence& o : deltas.added(lead)) stored.summary.add(o.rule_id, o.time);
                         next = compute_new_state(model, key_text, &stored, std::move(stored.summary), stored.fit,
                                                  stored.fit_disqualified, as_of, StageMode::Fresh);
                         prune_expired(model, next->summary, as_of);
@@ -865,7 +867,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
                 }
                 if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
                                                                           ns.result.score});
-                dit->second.handled = true;
+                handled[lead] = 1;
                 break;
             }
         }
@@ -886,8 +888,8 @@ std::vector<std::string> StateStore::apply_deltas_directly(DeltaMap& deltas,
         // Later commands of this transaction see the new state.
         CommandCounterIncrement();
     });
-    for (const auto& [k, d] : deltas)
-        if (!d.handled) slow.push_back(k);
+    for (std::uint32_t i = 0; i < deltas.size(); i++)
+        if (!handled[i]) slow.push_back(deltas.key(i));
     return slow;
 }
 

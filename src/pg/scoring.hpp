@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/deltas.hpp"
 #include "core/engine.hpp"
 #include "pg/catalog.hpp"
 
@@ -64,21 +65,6 @@ struct NewState {
 
 enum class StageMode { Fresh, KeepSticky };
 
-struct Occurrence {
-    std::int64_t rule_id;
-    Timestamp time;
-};
-
-// Occurrences one statement adds to and removes from one lead.
-struct LeadDelta {
-    std::vector<Occurrence> added;
-    std::vector<Occurrence> removed;
-    // Set by the fast path once the lead's state row holds these occurrences.
-    bool handled = false;
-};
-
-using DeltaMap = std::unordered_map<std::string, LeadDelta>;
-
 // Stage changes that still need their history rows and notifications.
 struct StageChange {
     std::string key;
@@ -110,8 +96,8 @@ public:
     void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
     // The activity trigger's fast path: applies the deltas of keys whose state row exists and
     // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
-    // Returns the keys left for the SQL path; appends stage changes to record.
-    std::vector<std::string> apply_deltas_directly(DeltaMap& deltas, Timestamp as_of,
+    // Needs grouped deltas. Returns the keys left for the SQL path; appends stage changes to record.
+    std::vector<std::string> apply_deltas_directly(const DeltaMap& deltas, Timestamp as_of,
                                                    std::vector<StageChange>& stage_changes);
     void remove(const std::vector<std::string>& keys);
     void remove_absent_leads(const std::vector<std::string>* keys);

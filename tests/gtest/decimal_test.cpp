@@ -181,3 +181,51 @@ TEST(NarrowPoints, InRangeAndOutOfRange) {
     }
     EXPECT_THROW(narrow_points(-static_cast<WideSum>(INT64_MAX) - 1, "x"), UserError);
 }
+
+// The allocation-free path for plain decimals gives what the general parser gives: the
+// same text with a leading '+' (which only the general parser takes) must parse alike.
+TEST(ParsePoints, PlainFormAgreesWithTheGeneralParser) {
+    std::uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        const int digits = static_cast<int>(x % 19);
+        std::int64_t v = static_cast<std::int64_t>(x >> 8);
+        std::int64_t limit = 1;
+        for (int k = 0; k < digits; k++) limit *= 10;
+        v %= limit;
+        if (x & 1) v = -v;
+        const std::string text = format_points(v);
+        const auto plain = parse_points(text, nullptr, INT64_MAX);
+        ASSERT_TRUE(plain.has_value()) << text;
+        EXPECT_EQ(*plain, v) << text;
+        const std::string signed_text = v < 0 ? text : "+" + text;
+        EXPECT_EQ(parse_points(signed_text, nullptr, INT64_MAX), plain) << signed_text;
+        // Rule values are limited to 1e12 points either way.
+        EXPECT_EQ(parse_points(text, nullptr).has_value(), parse_points(signed_text, nullptr).has_value()) << text;
+    }
+    EXPECT_EQ(parse_points("0012.500", nullptr), 12500000);
+    EXPECT_EQ(parse_points("-0", nullptr), 0);
+    EXPECT_EQ(parse_points("5.", nullptr), P(5));
+    EXPECT_FALSE(parse_points("1.0000001", nullptr).has_value());
+    EXPECT_FALSE(parse_points("1000000000001", nullptr).has_value());
+    EXPECT_EQ(parse_points("1000000000001", nullptr, INT64_MAX), P(1000000000001LL));
+    EXPECT_FALSE(parse_points("-", nullptr).has_value());
+}
+
+TEST(ScaledPoints, ShortestDigitsAndScale) {
+    auto check = [](MicroPoints v, std::int64_t digits, int scale) {
+        const ScaledPoints s = scaled_points(v);
+        EXPECT_EQ(s.digits, digits) << v;
+        EXPECT_EQ(s.scale, scale) << v;
+    };
+    check(0, 0, 0);
+    check(145000000, 145, 0);
+    check(-2500000, -25, 1);
+    check(1, 1, 6);
+    check(107219178, 107219178, 6);
+    check(10000000, 10, 0);
+    check(INT64_MIN, INT64_MIN, 6);
+    check(-INT64_MAX, -INT64_MAX, 6);
+}

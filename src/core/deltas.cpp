@@ -1,0 +1,105 @@
+#include "core/deltas.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+namespace leadscore {
+
+namespace {
+
+std::uint32_t tag_of(std::size_t hash) { return static_cast<std::uint32_t>(static_cast<std::uint64_t>(hash) >> 32); }
+
+std::size_t slots_for(std::size_t leads) {
+    // At most half full: short probe runs.
+    std::size_t n = 16;
+    while (n < 2 * leads) n *= 2;
+    return n;
+}
+
+}  // namespace
+
+void DeltaMap::reserve(std::size_t leads) {
+    keys_.reserve(leads);
+    hashes_.reserve(leads);
+    if (slots_for(leads) > slots_.size()) rehash(slots_for(leads));
+}
+
+void DeltaMap::rehash(std::size_t slots) {
+    slots_.assign(slots, Slot{npos, 0});
+    const std::size_t mask = slots - 1;
+    for (std::uint32_t i = 0; i < keys_.size(); i++) {
+        std::size_t s = hashes_[i] & mask;
+        while (slots_[s].lead != npos) s = (s + 1) & mask;
+        slots_[s] = Slot{i, tag_of(hashes_[i])};
+    }
+}
+
+std::uint32_t DeltaMap::find(std::string_view key) const {
+    if (slots_.empty()) return npos;
+    const std::size_t h = std::hash<std::string_view>{}(key);
+    const std::size_t mask = slots_.size() - 1;
+    const std::uint32_t tag = tag_of(h);
+    for (std::size_t s = h & mask;; s = (s + 1) & mask) {
+        const Slot& slot = slots_[s];
+        if (slot.lead == npos) return npos;
+        if (slot.tag == tag && keys_[slot.lead] == key) return slot.lead;
+    }
+}
+
+std::uint32_t DeltaMap::lead(std::string_view key) {
+    if (2 * (keys_.size() + 1) > slots_.size()) rehash(slots_for(keys_.size() + 1));
+    const std::size_t h = std::hash<std::string_view>{}(key);
+    const std::size_t mask = slots_.size() - 1;
+    const std::uint32_t tag = tag_of(h);
+    std::size_t s = h & mask;
+    for (;; s = (s + 1) & mask) {
+        const Slot& slot = slots_[s];
+        if (slot.lead == npos) break;
+        if (slot.tag == tag && keys_[slot.lead] == key) return slot.lead;
+    }
+    if (keys_.size() >= npos) throw std::length_error("leadscore: too many leads in one statement");
+    const auto i = static_cast<std::uint32_t>(keys_.size());
+    keys_.emplace_back(key);
+    hashes_.push_back(h);
+    slots_[s] = Slot{i, tag};
+    grouped_valid_ = false;
+    return i;
+}
+
+void DeltaMap::add(std::uint32_t lead, const Occurrence& o, bool adding) {
+    if (lead >= keys_.size()) throw std::out_of_range("leadscore: delta for an unknown lead");
+    pending_.push_back(Pending{lead, adding, o});
+    grouped_valid_ = false;
+}
+
+void DeltaMap::group() {
+    // Counting sort on (lead, removed?): count, prefix sums, then place in arrival order.
+    const std::size_t parts = 2 * keys_.size();
+    offsets_.assign(parts + 1, 0);
+    for (const Pending& p : pending_) offsets_[2 * p.lead + (p.adding ? 0 : 1) + 1]++;
+    for (std::size_t i = 1; i <= parts; i++) offsets_[i] += offsets_[i - 1];
+    grouped_.resize(pending_.size());
+    std::vector<std::size_t> next(offsets_.begin(), offsets_.end() - 1);
+    for (const Pending& p : pending_) grouped_[next[2 * p.lead + (p.adding ? 0 : 1)]++] = p.occurrence;
+    grouped_valid_ = true;
+}
+
+OccurrenceSpan DeltaMap::span(std::uint32_t lead, std::size_t part) const {
+    if (!grouped_valid_) throw std::logic_error("leadscore: DeltaMap read before group()");
+    if (lead >= keys_.size()) throw std::out_of_range("leadscore: delta for an unknown lead");
+    const Occurrence* base = grouped_.data();
+    return OccurrenceSpan{base + offsets_[2 * lead + part], base + offsets_[2 * lead + part + 1]};
+}
+
+void DeltaMap::clear() {
+    keys_.clear();
+    hashes_.clear();
+    std::fill(slots_.begin(), slots_.end(), Slot{npos, 0});
+    pending_.clear();
+    grouped_.clear();
+    offsets_.clear();
+    grouped_valid_ = false;
+}
+
+}  // namespace leadscore

@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/deltas.hpp"
+
+using namespace leadscore;
+
+namespace {
+
+using Expected = std::map<std::string, std::pair<std::vector<Occurrence>, std::vector<Occurrence>>>;
+
+std::vector<std::pair<std::int64_t, Timestamp>> as_pairs(OccurrenceSpan s) {
+    std::vector<std::pair<std::int64_t, Timestamp>> v;
+    for (const Occurrence& o : s) v.emplace_back(o.rule_id, o.time);
+    return v;
+}
+
+std::vector<std::pair<std::int64_t, Timestamp>> as_pairs(const std::vector<Occurrence>& s) {
+    std::vector<std::pair<std::int64_t, Timestamp>> v;
+    for (const Occurrence& o : s) v.emplace_back(o.rule_id, o.time);
+    return v;
+}
+
+}  // namespace
+
+TEST(DeltaMap, LeadsGetDenseIndicesInFirstSeenOrder) {
+    DeltaMap d;
+    EXPECT_TRUE(d.empty());
+    EXPECT_EQ(d.find("a"), DeltaMap::npos);
+    EXPECT_EQ(d.lead("b"), 0u);
+    EXPECT_EQ(d.lead("a"), 1u);
+    EXPECT_EQ(d.lead("b"), 0u);
+    EXPECT_EQ(d.size(), 2u);
+    EXPECT_EQ(d.find("a"), 1u);
+    EXPECT_EQ(d.find("c"), DeltaMap::npos);
+    EXPECT_EQ(d.key(0), "b");
+    EXPECT_EQ(d.key(1), "a");
+}
+
+TEST(DeltaMap, GroupsAddedAndRemovedPerLeadInArrivalOrder) {
+    DeltaMap d;
+    const auto a = d.lead("a"), b = d.lead("b"), c = d.lead("c");
+    d.add(a, {1, 10}, true);
+    d.add(b, {2, 20}, false);
+    d.add(a, {3, 30}, false);
+    d.add(b, {4, 40}, true);
+    d.add(a, {5, 50}, true);
+    d.group();
+    using P = std::vector<std::pair<std::int64_t, Timestamp>>;
+    EXPECT_EQ(as_pairs(d.added(a)), (P{{1, 10}, {5, 50}}));
+    EXPECT_EQ(as_pairs(d.removed(a)), (P{{3, 30}}));
+    EXPECT_EQ(as_pairs(d.added(b)), (P{{4, 40}}));
+    EXPECT_EQ(as_pairs(d.removed(b)), (P{{2, 20}}));
+    EXPECT_TRUE(d.added(c).empty());
+    EXPECT_TRUE(d.removed(c).empty());
+    EXPECT_EQ(d.occurrence_count(), 5u);
+}
+
+TEST(DeltaMap, ReadingBeforeGroupingOrOfAnUnknownLeadThrows) {
+    DeltaMap d;
+    const auto a = d.lead("a");
+    d.add(a, {1, 1}, true);
+    EXPECT_THROW(d.added(a), std::logic_error);
+    d.group();
+    EXPECT_NO_THROW(d.added(a));
+    d.add(a, {2, 2}, true);
+    EXPECT_THROW(d.removed(a), std::logic_error);
+    d.group();
+    EXPECT_THROW(d.added(7), std::out_of_range);
+    EXPECT_THROW(d.add(7, {1, 1}, true), std::out_of_range);
+}
+
+TEST(DeltaMap, ClearForgetsLeadsAndOccurrences) {
+    DeltaMap d;
+    d.reserve(1000);
+    for (int i = 0; i < 100; i++) d.add(d.lead(std::to_string(i)), {i, i}, true);
+    d.clear();
+    EXPECT_TRUE(d.empty());
+    EXPECT_EQ(d.occurrence_count(), 0u);
+    EXPECT_EQ(d.find("5"), DeltaMap::npos);
+    EXPECT_EQ(d.lead("5"), 0u);
+    d.group();
+    EXPECT_TRUE(d.added(0).empty());
+}
+
+// Against a std::map on random keys (with growth past every reserve): same leads, same
+// occurrences per lead in the same order.
+TEST(DeltaMap, MatchesAnOrderedMapOnRandomStatements) {
+    std::mt19937_64 rng(42);
+    for (int round = 0; round < 20; round++) {
+        DeltaMap d;
+        Expected want;
+        d.reserve(static_cast<std::size_t>(rng() % 50));
+        const int leads = 1 + static_cast<int>(rng() % 3000);
+        const int rows = static_cast<int>(rng() % 20000);
+        for (int r = 0; r < rows; r++) {
+            const std::string key = "lead-" + std::to_string(rng() % static_cast<unsigned>(leads));
+            const Occurrence o{static_cast<std::int64_t>(rng() % 30), static_cast<Timestamp>(rng() % 1000000)};
+            const bool adding = rng() % 4 != 0;
+            d.add(d.lead(key), o, adding);
+            (adding ? want[key].first : want[key].second).push_back(o);
+        }
+        d.group();
+        ASSERT_EQ(d.size(), want.size());
+        for (const auto& [key, occ] : want) {
+            const std::uint32_t i = d.find(key);
+            ASSERT_NE(i, DeltaMap::npos) << key;
+            EXPECT_EQ(d.key(i), key);
+            EXPECT_EQ(as_pairs(d.added(i)), as_pairs(occ.first)) << key;
+            EXPECT_EQ(as_pairs(d.removed(i)), as_pairs(occ.second)) << key;
+        }
+    }
+}
