@@ -196,6 +196,12 @@ LEADSCORE_FUNCTION(leadscore_refresh) {
 
 namespace {
 
+// Fillfactor of a state table while track() fills it: a page's rows take at most 45%, so
+// each has room for a new version on its own page. A state row is about 350 bytes.
+constexpr int kStateFillFactor = 45;
+// Its fillfactor afterwards, for the pages that later rows fill and for pruning.
+constexpr int kStatePruneFillFactor = 90;
+
 std::string trigger_prefix(const std::string& state_table) { return "leadscore_" + state_table; }
 
 AttrNumber column_of(Oid rel, const std::string& col, const std::string& relname, const char* argname) {
@@ -266,6 +272,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
         raise(sqlstate::kInvalidParameterValue, "leadscore.track: leads and lead_key must be given together");
 
     std::int64_t scored = 0;
+    std::string qualified;
     {
         SpiConnection spi;
         if (spi_exec("SELECT 1 FROM leadscore.model WHERE name = $1", {{TEXTOID, model}}, true) == 0)
@@ -324,11 +331,13 @@ LEADSCORE_FUNCTION(leadscore_track) {
                   {OIDOID, OidIsValid(leads) ? std::optional<std::string>(std::to_string(leads)) : std::nullopt},
                   {NAMEOID, lead_key},
                   {NAMEOID, state_table}});
-        const std::string qualified = "leadscore." + quote_ident(state_table);
-        // No index but the key, and room on each page: live updates stay HOT (no index
-        // writes); refresh() finds due rows with a sequential scan instead.
+        qualified = "leadscore." + quote_ident(state_table);
+        // No index but the key, so live updates can stay HOT (no index writes); refresh()
+        // finds due rows with a sequential scan instead. Filled at 45% (below), so that a
+        // statement can update every row of a page in place.
         spi_exec("CREATE TABLE " + qualified + " (lead " + key_type_name + " PRIMARY KEY, CHECK (model = " +
-                     quote_literal(model) + ")) INHERITS (leadscore.lead_state) WITH (fillfactor = 90)",
+                     quote_literal(model) + ")) INHERITS (leadscore.lead_state) WITH (fillfactor = " +
+                     std::to_string(kStateFillFactor) + ")",
                  {});
         spi_exec("COMMENT ON TABLE " + qualified + " IS " +
                      quote_literal("leadscore per-lead state of model " + model + " (managed by leadscore.track)"),
@@ -344,6 +353,13 @@ LEADSCORE_FUNCTION(leadscore_track) {
     }
     invalidate_cache();
     rescore_model(model, transaction_now(), false, &scored);
+    {
+        // Pages stay as filled; 90 from now on only moves HOT pruning from nearly every
+        // update (a page is pruned when its free space falls below 100 - fillfactor percent)
+        // to every tenth or so. New leads fill pages further.
+        SpiConnection spi;
+        spi_exec("ALTER TABLE " + qualified + " SET (fillfactor = " + std::to_string(kStatePruneFillFactor) + ")", {});
+    }
     PG_RETURN_INT64(scored);
 }
 
