@@ -1,6 +1,7 @@
 #include "core/deltas.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 
@@ -9,6 +10,17 @@ namespace leadscore {
 namespace {
 
 std::uint32_t tag_of(std::size_t hash) { return static_cast<std::uint32_t>(static_cast<std::uint64_t>(hash) >> 32); }
+
+// A key of at most 7 bytes and its length in 8 bytes (never 0); 0 for longer keys.
+std::uint64_t pack_short(std::string_view key) {
+    if (key.size() > 7) return 0;
+    char bytes[8] = {};
+    bytes[0] = static_cast<char>(key.size() + 1);
+    std::memcpy(bytes + 1, key.data(), key.size());
+    std::uint64_t packed = 0;
+    std::memcpy(&packed, bytes, sizeof packed);
+    return packed;
+}
 
 std::size_t slots_for(std::size_t leads) {
     // At most half full: short probe runs.
@@ -26,43 +38,42 @@ void DeltaMap::reserve(std::size_t leads) {
 }
 
 void DeltaMap::rehash(std::size_t slots) {
-    slots_.assign(slots, Slot{npos, 0});
+    slots_.assign(slots, Slot{npos, 0, 0});
     const std::size_t mask = slots - 1;
     for (std::uint32_t i = 0; i < keys_.size(); i++) {
         std::size_t s = hashes_[i] & mask;
         while (slots_[s].lead != npos) s = (s + 1) & mask;
-        slots_[s] = Slot{i, tag_of(hashes_[i])};
+        slots_[s] = Slot{i, tag_of(hashes_[i]), pack_short(keys_[i])};
+    }
+}
+
+std::size_t DeltaMap::probe(std::string_view key, std::size_t hash, std::uint64_t packed) const {
+    const std::size_t mask = slots_.size() - 1;
+    const std::uint32_t tag = tag_of(hash);
+    for (std::size_t s = hash & mask;; s = (s + 1) & mask) {
+        const Slot& slot = slots_[s];
+        if (slot.lead == npos) return s;
+        if (slot.tag != tag) continue;
+        if (packed ? slot.packed == packed : keys_[slot.lead] == key) return s;
     }
 }
 
 std::uint32_t DeltaMap::find(std::string_view key) const {
     if (slots_.empty()) return npos;
-    const std::size_t h = std::hash<std::string_view>{}(key);
-    const std::size_t mask = slots_.size() - 1;
-    const std::uint32_t tag = tag_of(h);
-    for (std::size_t s = h & mask;; s = (s + 1) & mask) {
-        const Slot& slot = slots_[s];
-        if (slot.lead == npos) return npos;
-        if (slot.tag == tag && keys_[slot.lead] == key) return slot.lead;
-    }
+    return slots_[probe(key, std::hash<std::string_view>{}(key), pack_short(key))].lead;
 }
 
 std::uint32_t DeltaMap::lead(std::string_view key) {
     if (2 * (keys_.size() + 1) > slots_.size()) rehash(slots_for(keys_.size() + 1));
     const std::size_t h = std::hash<std::string_view>{}(key);
-    const std::size_t mask = slots_.size() - 1;
-    const std::uint32_t tag = tag_of(h);
-    std::size_t s = h & mask;
-    for (;; s = (s + 1) & mask) {
-        const Slot& slot = slots_[s];
-        if (slot.lead == npos) break;
-        if (slot.tag == tag && keys_[slot.lead] == key) return slot.lead;
-    }
+    const std::uint64_t packed = pack_short(key);
+    const std::size_t s = probe(key, h, packed);
+    if (slots_[s].lead != npos) return slots_[s].lead;
     if (keys_.size() >= npos) throw std::length_error("leadscore: too many leads in one statement");
     const auto i = static_cast<std::uint32_t>(keys_.size());
     keys_.emplace_back(key);
     hashes_.push_back(h);
-    slots_[s] = Slot{i, tag};
+    slots_[s] = Slot{i, tag_of(h), packed};
     grouped_valid_ = false;
     return i;
 }
@@ -95,7 +106,7 @@ OccurrenceSpan DeltaMap::span(std::uint32_t lead, std::size_t part) const {
 void DeltaMap::clear() {
     keys_.clear();
     hashes_.clear();
-    std::fill(slots_.begin(), slots_.end(), Slot{npos, 0});
+    std::fill(slots_.begin(), slots_.end(), Slot{npos, 0, 0});
     pending_.clear();
     grouped_.clear();
     offsets_.clear();

@@ -61,13 +61,16 @@ private:
         Occurrence occurrence;
     };
     OccurrenceSpan span(std::uint32_t lead, std::size_t part) const;
+    // The slot holding the key, or the free slot where it would go.
+    std::size_t probe(std::string_view key, std::size_t hash, std::uint64_t packed) const;
     void rehash(std::size_t slots);
 
-    // A lead index (npos when free) with 32 bits of its key's hash: most probes of other
-    // leads end here, without reading the key.
+    // A lead index (npos when free) with 32 bits of its key's hash and, for keys of up to 7
+    // bytes (most integer keys), the key itself: a probe reads one slot and no key.
     struct Slot {
         std::uint32_t lead;
         std::uint32_t tag;
+        std::uint64_t packed;
     };
     std::vector<std::string> keys_;
     std::vector<std::size_t> hashes_;    // per lead, for rehashing

@@ -116,3 +116,17 @@ TEST(DeltaMap, MatchesAnOrderedMapOnRandomStatements) {
         }
     }
 }
+
+// Keys up to 7 bytes are compared inside the slot, longer ones through the stored key:
+// prefixes of one another, and the empty key, stay distinct leads on both sides of 7.
+TEST(DeltaMap, ShortAndLongKeysThatArePrefixesStayDistinct) {
+    DeltaMap d;
+    const std::string base = "1234567890abcdefgh";
+    for (std::size_t n = 0; n <= base.size(); n++) EXPECT_EQ(d.lead(base.substr(0, n)), n);
+    for (std::size_t n = 0; n <= base.size(); n++) {
+        EXPECT_EQ(d.find(base.substr(0, n)), n);
+        EXPECT_EQ(d.key(static_cast<std::uint32_t>(n)), base.substr(0, n));
+    }
+    EXPECT_EQ(d.find("1234568"), DeltaMap::npos);
+    EXPECT_EQ(d.find("12345678x"), DeltaMap::npos);
+}
