@@ -16,7 +16,11 @@ std::optional<MicroPoints> parse_plain_points(const std::string& text, MicroPoin
     if (negative) i++;
     std::int64_t whole = 0;
     int whole_digits = 0, decimals = 0;
-    for (; i < n && text[i] >= '0' && text[i] <= '9'; i++, whole_digits++) whole = whole * 10 + (text[i] - '0');
+    for (; i < n && text[i] >= '0' && text[i] <= '9'; i++, whole_digits++) {
+        // Longer whole parts (below 1e12 points only with leading zeros) take the general path.
+        if (whole_digits == 12) return std::nullopt;
+        whole = whole * 10 + (text[i] - '0');
+    }
     std::int64_t frac = 0;
     if (i < n && text[i] == '.') {
         for (i++; i < n && text[i] >= '0' && text[i] <= '9'; i++, decimals++) {
@@ -25,7 +29,7 @@ std::optional<MicroPoints> parse_plain_points(const std::string& text, MicroPoin
         }
         if (decimals == 0) return std::nullopt;
     }
-    if (i != n || whole_digits == 0 || whole_digits + decimals > 18 || whole_digits > 12) return std::nullopt;
+    if (i != n || whole_digits == 0) return std::nullopt;
     for (int k = decimals; k < 6; k++) frac *= 10;
     const std::int64_t v = whole * kPointScale + frac;
     if (v > max_magnitude) return std::nullopt;

@@ -229,3 +229,10 @@ TEST(ScaledPoints, ShortestDigitsAndScale) {
     check(INT64_MIN, INT64_MIN, 6);
     check(-INT64_MAX, -INT64_MAX, 6);
 }
+
+// Long digit strings leave the plain path before they can overflow it.
+TEST(ParsePoints, VeryLongDigitStringsDoNotOverflow) {
+    EXPECT_FALSE(parse_points("99999999999999999999999", nullptr).has_value());
+    EXPECT_FALSE(parse_points("4444444444454444444", nullptr, INT64_MAX).has_value());
+    EXPECT_EQ(parse_points("0000000000000000012.5", nullptr), 12500000);
+}
