@@ -7,8 +7,8 @@ namespace leadscore {
 
 namespace {
 
-// The common form "-123.45" (at most 18 digits, at most 6 of them decimals) without
-// allocating; nullopt sends every other text, and every error, to the general parser.
+// The common form "-123.45" (at most 12 whole digits and 6 decimals) without allocating;
+// nullopt sends every other text, and every error, to the general parser.
 std::optional<MicroPoints> parse_plain_points(const std::string& text, MicroPoints max_magnitude) {
     const std::size_t n = text.size();
     std::size_t i = 0;
@@ -43,8 +43,8 @@ std::optional<MicroPoints> parse_points(const std::string& text, std::string* re
         if (reason) *reason = why;
         return std::nullopt;
     };
-    size_t i = 0, n = text.size();
     if (auto plain = parse_plain_points(text, max_magnitude)) return *plain;
+    size_t i = 0, n = text.size();
     while (i < n && std::isspace(static_cast<unsigned char>(text[i]))) i++;
     while (n > i && std::isspace(static_cast<unsigned char>(text[n - 1]))) n--;
     if (i == n) return fail("is empty");
