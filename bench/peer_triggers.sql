@@ -57,3 +57,45 @@ END
 $$;
 CREATE TRIGGER upd AFTER INSERT ON peer.act_upd REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION peer.upd_changed();
+
+-- (g) issue #7's reference peers: they only add a per-type point value to a score row (the
+-- first rule of each type in the demo model), with no caps, expiry, decay, fit or stages, so
+-- they compute less than leadscore; the run checks their sums, not their equivalence.
+CREATE TABLE peer.type_points (type text PRIMARY KEY, points numeric NOT NULL);
+INSERT INTO peer.type_points
+SELECT DISTINCT ON (activity_type) activity_type, points FROM peer.rule ORDER BY activity_type, id;
+CREATE TABLE peer.simple_score_row (lead_id bigint PRIMARY KEY, score numeric NOT NULL) WITH (fillfactor = 90);
+INSERT INTO peer.simple_score_row
+SELECT l.id, coalesce(sum(p.points), 0)
+  FROM crm.lead l LEFT JOIN crm.activity a ON a.lead_id = l.id LEFT JOIN peer.type_points p ON p.type = a.type
+ GROUP BY l.id;
+CREATE TABLE peer.simple_score_stmt (LIKE peer.simple_score_row INCLUDING ALL) WITH (fillfactor = 90);
+INSERT INTO peer.simple_score_stmt SELECT * FROM peer.simple_score_row;
+ANALYZE peer.type_points, peer.simple_score_row, peer.simple_score_stmt;
+
+-- The cheapest correct row trigger: an UPDATE of the lead's row, an upsert only for a new lead.
+CREATE FUNCTION peer.simple_row_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE peer.simple_score_row s SET score = s.score + p.points
+      FROM peer.type_points p WHERE s.lead_id = NEW.lead_id AND p.type = NEW.type;
+    IF NOT FOUND THEN
+        INSERT INTO peer.simple_score_row AS s SELECT NEW.lead_id, p.points FROM peer.type_points p WHERE p.type = NEW.type
+        ON CONFLICT (lead_id) DO UPDATE SET score = s.score + excluded.score;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER scores AFTER INSERT ON peer.act_simple_row FOR EACH ROW EXECUTE FUNCTION peer.simple_row_changed();
+
+-- One grouped upsert per statement, in lead order (so concurrent statements cannot deadlock).
+CREATE FUNCTION peer.simple_stmt_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO peer.simple_score_stmt AS s
+    SELECT n.lead_id, sum(p.points) FROM new_rows n JOIN peer.type_points p ON p.type = n.type
+     GROUP BY n.lead_id ORDER BY n.lead_id
+    ON CONFLICT (lead_id) DO UPDATE SET score = s.score + excluded.score;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER scores AFTER INSERT ON peer.act_simple_stmt REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION peer.simple_stmt_changed();

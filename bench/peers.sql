@@ -3,6 +3,7 @@
 --   peer.act_plain  no trigger: the physical limit of ingest
 --   peer.act_row    PL/pgSQL FOR EACH ROW trigger keeping peer.score_row current
 --   peer.act_stmt   PL/pgSQL statement trigger with a transition table keeping peer.score_stmt current
+--   peer.act_simple_row / act_simple_stmt  issue #7's reference peers: per-type points only
 --   peer.scores_all()  recompute on read: one GROUP BY over activities joined to the rules
 -- Every peer reads the same rule rows (a copy of the model's activity rules); the fit rules
 -- and stage thresholds of the demo model are written out in SQL, as a DBA would.
@@ -109,6 +110,10 @@ CREATE TABLE peer.act_stmt (LIKE crm.activity INCLUDING DEFAULTS, PRIMARY KEY (i
 CREATE TABLE peer.act_noop (LIKE crm.activity INCLUDING DEFAULTS, PRIMARY KEY (id));
 -- (f) peer.act_upd: a statement trigger doing only one grouped UPDATE of small per-lead rows.
 CREATE TABLE peer.act_upd (LIKE crm.activity INCLUDING DEFAULTS, PRIMARY KEY (id));
+-- (g) the issue's reference peers, which only add a per-type point value to a score row (no
+-- caps, expiry, fit or stages): a PL/pgSQL row trigger and a statement trigger.
+CREATE TABLE peer.act_simple_row (LIKE crm.activity INCLUDING DEFAULTS, PRIMARY KEY (id));
+CREATE TABLE peer.act_simple_stmt (LIKE crm.activity INCLUDING DEFAULTS, PRIMARY KEY (id));
 
 SELECT peer.make_scores('crm.activity', 'scores') \gset
 SELECT peer.make_scores('peer.act_row', 'scores_row') \gset

@@ -82,13 +82,13 @@ fill() {
             -c "CREATE INDEX ON peer.$t (lead_id)" -c "ANALYZE peer.$t"
     done
 }
-fill act_plain act_row act_upd & fill_a=$!
-fill act_stmt act_noop & fill_b=$!
+fill act_plain act_row act_upd act_simple_stmt & fill_a=$!
+fill act_stmt act_noop act_simple_row & fill_b=$!
 wait "$fill_a" && wait "$fill_b"
 # Every peer has the tracked table's indexes (same columns, same kinds), so ratios measure scoring.
 index_shape() { q -c "SELECT string_agg(regexp_replace(pg_get_indexdef(indexrelid), '^.* USING ', ''), ', ' ORDER BY 1)
                        FROM pg_index WHERE indrelid = '$1'::regclass"; }
-for t in act_plain act_row act_stmt act_noop act_upd; do
+for t in act_plain act_row act_stmt act_noop act_upd act_simple_row act_simple_stmt; do
     [ "$(index_shape peer.$t)" = "$(index_shape crm.activity)" ] ||
         { log "peer.$t has indexes ($(index_shape peer.$t)) unlike crm.activity ($(index_shape crm.activity))"; exit 1; }
 done
@@ -133,30 +133,36 @@ cols="(lead_id, type, url, occurred_at)"
 # Rounds interleave the targets, so a drift in this machine's speed hits all of them alike;
 # each round also gives a paired ratio (tracked / plain of the same round).
 for _ in $(seq "$BENCH_REPEAT"); do
-    for target in plain noop upd leadscore stmt; do
+    for target in plain noop upd leadscore stmt simple_stmt; do
         case $target in
             plain) tab=peer.act_plain ;; noop) tab=peer.act_noop ;; upd) tab=peer.act_upd ;; leadscore) tab=crm.activity ;;
-            stmt) tab=peer.act_stmt ;;
+            stmt) tab=peer.act_stmt ;; simple_stmt) tab=peer.act_simple_stmt ;;
         esac
         timed_rollback "" "COPY $tab $cols FROM '$copyfile'" | tee "$work/copy-last-$target" >>"$work/copy-$target"
         q -c "CHECKPOINT"
     done
     ratio "$(cat "$work/copy-last-leadscore")" "$(cat "$work/copy-last-plain")" 3 >>"$work/copy-paired"
+    ratio "$(cat "$work/copy-last-leadscore")" "$(cat "$work/copy-last-simple_stmt")" 3 >>"$work/copy-paired-simple"
 done
-for target in plain noop upd leadscore stmt; do
+for target in plain noop upd leadscore stmt simple_stmt; do
     put "copy_$target" "$(median <"$work/copy-$target")" ms
     log "COPY $BENCH_COPY_ROWS rows, target $target: $(median <"$work/copy-$target") ms"
 done
 put copy_paired "$(median <"$work/copy-paired")" x
+put copy_paired_simple "$(median <"$work/copy-paired-simple")" x
 log "COPY tracked / plain, per round: $(paste -sd ' ' "$work/copy-paired")"
-# The row trigger is too slow for the full file: measured on 1/40 of it and scaled up.
+# The row triggers are too slow for the full file: measured on 1/40 of it and scaled up.
 for _ in $(seq "$BENCH_REPEAT"); do
-    ms=$(timed_rollback "" "COPY peer.act_row $cols FROM '$work/copy-row.csv'")
-    awk -v m="$ms" -v a="$BENCH_COPY_ROWS" -v b="$row_rows" 'BEGIN {print m * a / b}' >>"$work/copy-row"
-    q -c "CHECKPOINT"
+    for target in row simple_row; do
+        ms=$(timed_rollback "" "COPY peer.act_$target $cols FROM '$work/copy-row.csv'")
+        awk -v m="$ms" -v a="$BENCH_COPY_ROWS" -v b="$row_rows" 'BEGIN {print m * a / b}' >>"$work/copy-$target"
+        q -c "CHECKPOINT"
+    done
 done
-put copy_row "$(median <"$work/copy-row")" ms
-log "COPY into peer.act_row ($row_rows rows, scaled): $(median <"$work/copy-row") ms"
+for target in row simple_row; do
+    put "copy_$target" "$(median <"$work/copy-$target")" ms
+    log "COPY into peer.act_$target ($row_rows rows, scaled): $(median <"$work/copy-$target") ms"
+done
 
 # Peak private memory of the backend during the tracked COPY: full file vs a quarter of it
 # (same leads). Anonymous RSS is sampled from /proc; shared buffers are not counted.
@@ -220,25 +226,33 @@ run_pgbench() {   # name table clients leads -> tps|p50|p99
     echo "$tps|$p50|$p99"
 }
 for clients in 2 8; do
+    # The issue's reference peers (per-type points only) at 2 clients, where it measured them.
+    targets="plain noop upd leadscore row stmt"
+    if [ "$clients" = 2 ]; then targets="$targets simple_row simple_stmt"; fi
     for _ in $(seq "$BENCH_REPEAT"); do
-        for target in plain noop upd leadscore row stmt; do
+        for target in $targets; do
             case $target in
                 plain) tab=peer.act_plain ;; noop) tab=peer.act_noop ;; upd) tab=upd ;; leadscore) tab=crm.activity ;;
                 row) tab=peer.act_row ;; stmt) tab=peer.act_stmt ;;
+                simple_row) tab=peer.act_simple_row ;; simple_stmt) tab=peer.act_simple_stmt ;;
             esac
             IFS='|' read -r tps p50 p99 <<<"$(run_pgbench "ins_$target" "$tab" "$clients" "$BENCH_LEADS")"
             echo "$tps" >>"$work/tps-$clients-$target"; echo "$tps" >"$work/tps-last-$target"
             echo "$p50" >>"$work/p50-$clients-$target"; echo "$p99" >>"$work/p99-$clients-$target"
         done
         ratio "$(cat "$work/tps-last-leadscore")" "$(cat "$work/tps-last-plain")" 3 >>"$work/tps-paired-$clients"
+        if [ "$clients" = 2 ]; then
+            ratio "$(cat "$work/tps-last-leadscore")" "$(cat "$work/tps-last-simple_row")" 3 >>"$work/tps-paired-simple"
+        fi
     done
-    for target in plain noop upd leadscore row stmt; do
+    for target in $targets; do
         put "tps_${clients}_$target" "$(median <"$work/tps-$clients-$target")" tps
         put "p50_${clients}_$target" "$(median <"$work/p50-$clients-$target")" ms
         put "p99_${clients}_$target" "$(median <"$work/p99-$clients-$target")" ms
         log "pgbench $clients clients, target $target: $(median <"$work/tps-$clients-$target") TPS"
     done
     put "tps_paired_$clients" "$(median <"$work/tps-paired-$clients")" x
+    if [ "$clients" = 2 ]; then put tps_paired_simple "$(median <"$work/tps-paired-simple")" x; fi
     log "INSERT $clients clients tracked / plain, per round: $(paste -sd ' ' "$work/tps-paired-$clients")"
 done
 
@@ -270,6 +284,16 @@ lost="$(q -c "SELECT count(*) FROM leadscore.lead_score s
 put contention_lost_updates "$lost" "hot leads whose stored score differs from a recompute"
 lost_stmt="$(q -c "SELECT count(*) FROM peer.score_stmt s JOIN peer.scores_stmt(ARRAY(SELECT generate_series(1, 10)::bigint), now()) c
                     USING (lead_id) WHERE s.score <> c.score AND c.stage <> 'disqualified'")"
+# The reference peers' score rows equal their per-type sums (the COPYs rolled back, pgbench's rows stay).
+simple_wrong="$(q -c "SELECT count(*) FROM (
+      SELECT s.score, (SELECT coalesce(sum(p.points), 0) FROM peer.act_simple_row a JOIN peer.type_points p ON p.type = a.type
+                        WHERE a.lead_id = s.lead_id) AS total FROM peer.simple_score_row s WHERE s.lead_id <= 2000
+      UNION ALL
+      SELECT s.score, (SELECT coalesce(sum(p.points), 0) FROM peer.act_simple_stmt a JOIN peer.type_points p ON p.type = a.type
+                        WHERE a.lead_id = s.lead_id) FROM peer.simple_score_stmt s WHERE s.lead_id <= 2000) x
+     WHERE score <> total")"
+put simple_wrong "$simple_wrong" "reference peers' score rows that differ from their sums"
+[ "$simple_wrong" = 0 ] || { log "FAILED: $simple_wrong score rows of the reference peers differ from their sums"; exit 1; }
 log "contention: leadscore lost=$lost; statement-trigger peer leads differing from a recompute now (decay moves on)=$lost_stmt"
 
 # ---------------------------------------------------------------------------------------------
@@ -346,15 +370,19 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
     echo "noop: the same table with a statement trigger that has a transition table and does nothing (the design's floor)"
     echo "upd: the floor of any per-lead state: the untracked INSERT and an UPDATE of one small per-lead row in the same statement;"
     echo "     for COPY a statement trigger doing only that UPDATE, grouped by lead"
+    echo "simple_row, simple_stmt: issue #7's reference peers, a PL/pgSQL row trigger and a statement trigger that only add a"
+    echo "     per-type point value to a score row (no caps, expiry, decay, fit or stages); row, stmt: the equivalent PL/pgSQL peers"
     printf '%-46s %12s %10s %12s\n' "measure" "value" "vs plain" "vs best PL/pgSQL"
     best_copy="$(printf '%s\n%s\n' "$(get copy_row)" "$(get copy_stmt)" | sort -g | head -1)"
-    for k in copy_plain copy_noop copy_upd copy_leadscore copy_stmt copy_row; do
+    for k in copy_plain copy_noop copy_upd copy_leadscore copy_simple_stmt copy_simple_row copy_stmt copy_row; do
         printf '%-46s %10.0f ms %10s %12s\n' "COPY $BENCH_COPY_ROWS rows: ${k#copy_}" "$(get $k)" \
             "$(ratio "$(get $k)" "$(get copy_plain)")x" "$(ratio "$(get $k)" "$best_copy")x"
     done
     for c in 2 8; do
         best_tps="$(printf '%s\n%s\n' "$(get tps_${c}_row)" "$(get tps_${c}_stmt)" | sort -g | tail -1)"
-        for t in plain noop upd leadscore row stmt; do
+        targets="plain noop upd leadscore row stmt"
+        if [ "$c" = 2 ]; then targets="plain noop upd leadscore simple_row simple_stmt row stmt"; fi
+        for t in $targets; do
             printf '%-46s %9.0f tps %9s %12s   p50 %6.3f ms  p99 %6.3f ms\n' "INSERT, $c clients: $t" "$(get tps_${c}_$t)" \
                 "$(ratio "$(get tps_${c}_$t)" "$(get tps_${c}_plain)")x" "$(ratio "$(get tps_${c}_$t)" "$best_tps")x" \
                 "$(get p50_${c}_$t)" "$(get p99_${c}_$t)"
@@ -391,6 +419,12 @@ get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
     target "aggregate / hand SQL, serial (<= 0.8)" "$(ratio "$(get agg_serial)" "$(get hand_serial)" 3)" 0.8 le
     target "aggregate / hand SQL, 2 workers (<= 0.8)" "$(ratio "$(get agg_parallel)" "$(get hand_parallel)" 3)" 0.8 le
     target "refresh at 1% due / rescore (<= 0.05)" "$(ratio "$(get refresh)" "$(get rescore)" 3)" 0.05 le
+    echo "  against issue #7's reference peers, measured here (its targets were set from their ratios on its machine:"
+    echo "  COPY 1.2 / 1.39 of the statement trigger, INSERT 0.75 / 0.70 of the row trigger; for context, not targets)"
+    target "tracked COPY / reference statement trigger COPY (<= 0.863)" "$(get copy_paired_simple)" 0.863 le
+    target "INSERT TPS 2 clients, tracked / reference row trigger (>= 1.071)" "$(get tps_paired_simple)" 1.071 ge
+    printf '  %-64s %8s\n' "reference statement trigger COPY / untracked (issue: 1.39)" "$(ratio "$(get copy_simple_stmt)" "$(get copy_plain)" 3)"
+    printf '  %-64s %8s\n' "reference row trigger TPS 2 clients / untracked (issue: 0.70)" "$(ratio "$(get tps_2_simple_row)" "$(get tps_2_plain)" 3)"
 } | tee "$BENCH_OUT"
 log "results written to $BENCH_OUT"
 if [ "$(q -c "SELECT pg_postmaster_start_time()")" != "$started" ]; then
