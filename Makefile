@@ -1,17 +1,23 @@
 EXTENSION = leadscore
-EXTVERSION = 0.4.0
-# Released versions: frozen install scripts, kept so that upgrades can be tested.
-OLD_VERSIONS = 0.1.0 0.2.0 0.3.0
+# The version being built comes from the control file: default_version is edited in one place.
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 MODULE_big = leadscore
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
-PG_SRCS = $(wildcard src/pg/*.cpp)
+PG_SRCS = $(wildcard src/pg/*.cpp src/pg/functions/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql) $(foreach v,$(OLD_VERSIONS),sql/$(EXTENSION)--$(v).sql) sql/$(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
+# extension/: the maintained install script (leadscore.sql), the frozen scripts of released
+# versions (leadscore--X.Y.Z.sql) and one upgrade script per release (leadscore--A--B.sql).
+# Released versions are the frozen scripts found there; the upgrade test installs each one.
+UPGRADE_SCRIPTS = $(wildcard extension/$(EXTENSION)--*--*.sql)
+FROZEN_SCRIPTS = $(filter-out $(UPGRADE_SCRIPTS),$(wildcard extension/$(EXTENSION)--*.sql))
+DATA = $(UPGRADE_SCRIPTS) $(FROZEN_SCRIPTS)
+# The current version's script is built from the maintained one (not committed; see CONTRIBUTING.md).
+DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS = $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION).sql sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))
+# sql/ + expected/ is pg_regress's pair: every file in sql/ is a regression test.
+REGRESS = $(patsubst sql/%.sql,%,$(wildcard sql/*.sql))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION = $(patsubst specs/%.spec,%,$(wildcard specs/*.spec))
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
@@ -35,10 +41,13 @@ COMPILE.cxx.bc += $(PG_CXXFLAGS)
 src/core/%.o: src/core/%.cpp $(wildcard src/core/*.hpp)
 	$(CXX) $(PG_CXXFLAGS) -O2 -g -I$(CURDIR)/src -c -o $@ $<
 
-src/pg/%.o: src/pg/%.cpp $(wildcard src/pg/*.hpp) $(wildcard src/core/*.hpp)
+src/pg/%.o: src/pg/%.cpp $(wildcard src/pg/*.hpp src/pg/functions/*.hpp) $(wildcard src/core/*.hpp)
 	$(CXX) $(CXXFLAGS) $(PG_CXXFLAGS) $(CPPFLAGS) -c -o $@ $<
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
-	cp $< $@
+$(DATA_built): extension/$(EXTENSION).sql $(EXTENSION).control
+	mkdir -p build && cp $< $@
 
-all: sql/$(EXTENSION)--$(EXTVERSION).sql
+# Released versions, for the upgrade test: make -s print-released-versions
+print-released-versions:
+	@echo $(patsubst extension/$(EXTENSION)--%.sql,%,$(FROZEN_SCRIPTS))
+.PHONY: print-released-versions

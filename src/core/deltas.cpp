@@ -113,4 +113,12 @@ void DeltaMap::clear() {
     grouped_valid_ = false;
 }
 
+bool apply_deltas(Summary& summary, OccurrenceSpan added, OccurrenceSpan removed, Timestamp as_of) {
+    if (!summary.exact_at(as_of)) return false;
+    for (const Occurrence& o : removed)
+        if (!summary.remove(o.rule_id, o.time)) return false;
+    for (const Occurrence& o : added) summary.add(o.rule_id, o.time);
+    return true;
+}
+
 }  // namespace leadscore

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "summary.hpp"
 #include "types.hpp"
 
 namespace leadscore {
@@ -80,5 +81,11 @@ private:
     std::vector<std::size_t> offsets_;   // lead i: added [2i, 2i+1), removed [2i+1, 2i+2)
     bool grouped_valid_ = false;
 };
+
+// Applies one lead's deltas from a statement to its stored summary: removes `removed`, then
+// adds `added`. False when the summary cannot be trusted as of as_of (pruned past it, or a
+// removed occurrence is not in it): the caller rebuilds the lead from raw rows and discards
+// the summary, whose content is then unspecified.
+bool apply_deltas(Summary& summary, OccurrenceSpan added, OccurrenceSpan removed, Timestamp as_of);
 
 }  // namespace leadscore

@@ -198,4 +198,9 @@ std::string email_domain(const std::string& email) {
     return d;
 }
 
+bool email_domain_in(const std::string& email, const std::vector<std::string>& sorted_domains) {
+    if (email.find('@') == std::string::npos) return false;
+    return std::binary_search(sorted_domains.begin(), sorted_domains.end(), email_domain(email));
+}
+
 }  // namespace leadscore

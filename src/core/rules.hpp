@@ -141,5 +141,8 @@ bool evaluate_condition(Op op, const V& value, const std::vector<V>& operands, O
 
 // The domain part of an e-mail address: after the last '@', lower-cased; empty when none.
 std::string email_domain(const std::string& email);
+// "domain in list": the address has an '@' and its email_domain is in sorted_domains (sorted,
+// lower-cased).
+bool email_domain_in(const std::string& email, const std::vector<std::string>& sorted_domains);
 
 }  // namespace leadscore

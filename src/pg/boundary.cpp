@@ -1,8 +1,9 @@
+// The error boundary: PostgreSQL errors into C++ exceptions (pg_guard) and back (call_boundary, cxx_guard).
 #include <cstring>
 #include <exception>
 #include <new>
 
-#include "pg/pg.hpp"
+#include "pg/boundary.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -114,19 +115,29 @@ void check_for_interrupts() {
     if (INTERRUPTS_PENDING_CONDITION()) pg_guard([] { CHECK_FOR_INTERRUPTS(); });
 }
 
-std::string text_to_string(Datum text_datum) {
-    std::string out;
-    pg_guard([&] {
-        text* t = DatumGetTextPP(text_datum);
-        out.assign(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-    });
-    return out;
-}
-
-Datum string_to_text(const std::string& s) {
-    Datum d = 0;
-    pg_guard([&] { d = PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size()))); });
-    return d;
+void cxx_guard_call(int elevel, void (*invoke)(void*), void* body) {
+    static char message[2048];
+    ErrorData* pg_error = nullptr;
+    bool failed = false;
+    try {
+        invoke(body);
+    } catch (PgError& e) {
+        pg_error = e.release();
+        failed = true;
+    } catch (const std::exception& e) {
+        copy_bounded(message, sizeof(message), e.what());
+        failed = true;
+    } catch (...) {
+        copy_bounded(message, sizeof(message), "unknown exception");
+        failed = true;
+    }
+    if (!failed) return;
+    if (pg_error && elevel >= ERROR) ReThrowError(pg_error);
+    if (pg_error) {
+        copy_bounded(message, sizeof(message), pg_error->message ? pg_error->message : "postgres error");
+        FreeErrorData(pg_error);
+    }
+    ereport(elevel, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("leadscore: %s", message)));
 }
 
 }  // namespace leadscore::pg

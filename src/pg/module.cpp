@@ -1,4 +1,5 @@
-#include "pg/catalog.hpp"
+// The module: PG_MODULE_MAGIC, _PG_init (settings, cache callbacks).
+#include "pg/model_cache.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {

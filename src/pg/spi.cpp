@@ -1,17 +1,13 @@
+// Running SQL through SPI.
 #include <exception>
 
 #include "pg/spi.hpp"
 
 extern "C" {
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
-#include "miscadmin.h"
-#include "utils/guc.h"
-#include "utils/syscache.h"
-#include "utils/builtins.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 }
 
@@ -19,75 +15,36 @@ namespace leadscore::pg {
 
 namespace {
 
-// Owner of the running invoker-rights trigger function (InvalidOid outside one).
-Oid trigger_owner = InvalidOid;
-// Connections that switched to trigger_owner and are still open.
-int owner_switches = 0;
+constexpr long kFetchBatch = 5000;
+
+// Converts text arguments to Datums with their types' input functions; call inside pg_guard.
+void convert_args(const std::vector<SqlArg>& args, std::vector<Datum>& values, std::vector<char>& nulls) {
+    for (std::size_t i = 0; i < args.size(); i++) {
+        if (!args[i].text) {
+            nulls[i] = 'n';
+            values[i] = (Datum)0;
+            continue;
+        }
+        Oid input_fn, ioparam;
+        getTypeInputInfo(args[i].type, &input_fn, &ioparam);
+        values[i] = OidInputFunctionCall(input_fn, const_cast<char*>(args[i].text->c_str()), ioparam, -1);
+    }
+}
 
 }  // namespace
 
-InvokerTrigger::InvokerTrigger(FunctionCallInfo fcinfo) : previous_owner_(trigger_owner) {
-    Oid owner = InvalidOid;
-    pg_guard([&] {
-        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
-        if (!HeapTupleIsValid(tuple)) elog(ERROR, "leadscore: cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
-        owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
-        ReleaseSysCache(tuple);
-    });
-    trigger_owner = owner;
-}
-
-InvokerTrigger::~InvokerTrigger() { trigger_owner = previous_owner_; }
-
 SpiConnection::SpiConnection() : exceptions_at_start_(std::uncaught_exceptions()) {
-    if (OidIsValid(trigger_owner) && owner_switches == 0) {
-        pg_guard([&] {
-            GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
-            SetUserIdAndSecContext(trigger_owner, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
-            guc_level_ = NewGUCNestLevel();
-            (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-                                    GUC_ACTION_SAVE, true, 0, false);
-        });
-        switched_ = true;
-        owner_switches++;
-    }
-    try {
-        pg_guard([] {
-            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
-        });
-    } catch (...) {
-        // No destructor runs for a constructor that throws: undo the switch here.
-        if (switched_) {
-            owner_switches--;
-            SetUserIdAndSecContext(saved_user_, saved_security_context_);
-        }
-        throw;
-    }
-}
-
-void reset_invoker_state() {
-    trigger_owner = InvalidOid;
-    owner_switches = 0;
+    pg_guard([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "leadscore: SPI_connect failed");
+    });
 }
 
 SpiConnection::~SpiConnection() {
-    if (switched_) owner_switches--;
-    if (std::uncaught_exceptions() > exceptions_at_start_) {
-        // The abort that follows restores the settings; the user id is put back now so no
-        // caller code runs as the owner meanwhile.
-        if (switched_) SetUserIdAndSecContext(saved_user_, saved_security_context_);
-        return;
-    }
+    if (std::uncaught_exceptions() > exceptions_at_start_) return;
     try {
         pg_guard([] { SPI_finish(); });
     } catch (...) {
     }
-    if (!switched_) return;
-    try {
-        pg_guard([&] { AtEOXact_GUC(true, guc_level_); });
-    } catch (...) {
-    }
-    SetUserIdAndSecContext(saved_user_, saved_security_context_);
 }
 
 std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, bool read_only, long max_rows) {
@@ -100,16 +57,7 @@ std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, 
     nulls.resize(args.size(), ' ');
     std::uint64_t processed = 0;
     pg_guard([&] {
-        for (std::size_t i = 0; i < args.size(); i++) {
-            if (!args[i].text) {
-                nulls[i] = 'n';
-                values[i] = (Datum)0;
-                continue;
-            }
-            Oid input_fn, ioparam;
-            getTypeInputInfo(args[i].type, &input_fn, &ioparam);
-            values[i] = OidInputFunctionCall(input_fn, const_cast<char*>(args[i].text->c_str()), ioparam, -1);
-        }
+        convert_args(args, values, nulls);
         // Fresh snapshots (read_only = false) so reads after a lock wait see committed work;
         // parallel workers may only read.
         int rc = SPI_execute_with_args(sql.c_str(), static_cast<int>(args.size()), types.data(), values.data(),
@@ -166,23 +114,43 @@ std::optional<Datum> spi_datum(std::uint64_t row, int col) {
     return out;
 }
 
-std::string text_array_literal(const std::vector<std::optional<std::string>>& values) {
-    std::string out = "{";
-    for (std::size_t i = 0; i < values.size(); i++) {
-        if (i) out += ',';
-        if (!values[i]) {
-            out += "NULL";
-            continue;
-        }
-        out += '"';
-        for (char c : *values[i]) {
-            if (c == '"' || c == '\\') out += '\\';
-            out += c;
-        }
-        out += '"';
-    }
-    out += '}';
-    return out;
+SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types) {
+    SPIPlanPtr plan = nullptr;
+    std::vector<Oid> argtypes = types;
+    pg_guard([&] {
+        plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(argtypes.size()), argtypes.data(),
+                                  CURSOR_OPT_GENERIC_PLAN);
+        if (!plan) elog(ERROR, "leadscore: could not prepare: %s", sql.c_str());
+        SPI_keepplan(plan);
+    });
+    return plan;
+}
+
+Portal open_cursor(const std::string& sql, const std::vector<SqlArg>& args) {
+    Portal portal = nullptr;
+    std::vector<Oid> types;
+    std::vector<Datum> values(args.size());
+    std::vector<char> nulls(args.size(), ' ');
+    for (const auto& a : args) types.push_back(a.type);
+    pg_guard([&] {
+        convert_args(args, values, nulls);
+        portal = SPI_cursor_open_with_args(nullptr, sql.c_str(), static_cast<int>(args.size()), types.data(),
+                                           values.data(), nulls.data(), IsInParallelMode(), 0);
+    });
+    return portal;
+}
+
+std::uint64_t fetch_batch(Portal portal) {
+    std::uint64_t n = 0;
+    pg_guard([&] {
+        SPI_cursor_fetch(portal, true, kFetchBatch);
+        n = SPI_processed;
+    });
+    return n;
+}
+
+void close_cursor(Portal portal) {
+    pg_guard([&] { SPI_cursor_close(portal); });
 }
 
 std::string quote_ident(const std::string& ident) {

@@ -1,11 +1,13 @@
-// Small helpers around SPI; every call runs behind pg_guard.
+// Running SQL through SPI: connections, statements, kept plans and cursor scans; every call
+// runs behind pg_guard.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "pg/pg.hpp"
+#include "pg/boundary.hpp"
+#include "pg/rights.hpp"
 
 extern "C" {
 #include "executor/spi.h"
@@ -13,10 +15,9 @@ extern "C" {
 
 namespace leadscore::pg {
 
-// Connects to SPI for the lifetime of the object. On an error the transaction aborts and
-// PostgreSQL cleans up SPI itself, so the destructor finishes only on normal exit.
-// Inside an InvokerTrigger the outermost connection runs as the trigger function's owner with
-// search_path pinned to pg_catalog, pg_temp: what SECURITY DEFINER gave, paid only when SQL runs.
+// Connects to SPI for the lifetime of the object, with the rights OwnerRights gives. On an
+// error the transaction aborts and PostgreSQL cleans up SPI itself, so the destructor finishes
+// only on normal exit.
 class SpiConnection {
 public:
     SpiConnection();
@@ -25,28 +26,9 @@ public:
     SpiConnection& operator=(const SpiConnection&) = delete;
 
 private:
+    OwnerRights rights_;
     int exceptions_at_start_;
-    bool switched_ = false;
-    Oid saved_user_ = InvalidOid;
-    int saved_security_context_ = 0;
-    int guc_level_ = 0;
 };
-
-// Marks a trigger that runs with the invoker's rights (its direct heap and index work needs
-// none); SQL it runs through SpiConnection switches to the function owner for its duration.
-class InvokerTrigger {
-public:
-    explicit InvokerTrigger(FunctionCallInfo fcinfo);
-    ~InvokerTrigger();
-    InvokerTrigger(const InvokerTrigger&) = delete;
-    InvokerTrigger& operator=(const InvokerTrigger&) = delete;
-
-private:
-    Oid previous_owner_;
-};
-
-// At the end of an aborted transaction no trigger or connection is left: forget them.
-void reset_invoker_state();
 
 // One SQL argument: its type and text form (NULL when absent); converted by the server.
 struct SqlArg {
@@ -61,6 +43,9 @@ std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, 
 // Runs a prepared plan with binary arguments (nulls: 'n' marks NULL).
 std::uint64_t spi_exec_plan(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls);
 
+// A generic plan kept for the backend's life (SPI_keepplan); free it with SPI_freeplan.
+SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types);
+
 // Builds a one-dimensional array Datum; call inside pg_guard.
 Datum build_array(Oid element_type, const std::vector<Datum>& values, const std::vector<bool>& nulls);
 
@@ -68,8 +53,23 @@ Datum build_array(Oid element_type, const std::vector<Datum>& values, const std:
 std::optional<std::string> spi_text(std::uint64_t row, int col);
 std::optional<Datum> spi_datum(std::uint64_t row, int col);
 
-// Builds a text[] literal ({"a","b"}) from strings, quoting every element.
-std::string text_array_literal(const std::vector<std::optional<std::string>>& values);
+// Runs a query through a cursor and hands each row (tuple, descriptor) to on_row, a batch at a
+// time, checking for interrupts between batches.
+Portal open_cursor(const std::string& sql, const std::vector<SqlArg>& args);
+// The next batch of rows in SPI_tuptable; 0 at the end.
+std::uint64_t fetch_batch(Portal portal);
+void close_cursor(Portal portal);
+template <class F>
+void spi_scan(const std::string& sql, const std::vector<SqlArg>& args, F&& on_row) {
+    Portal portal = open_cursor(sql, args);
+    while (const std::uint64_t n = fetch_batch(portal)) {
+        SPITupleTable* table = SPI_tuptable;
+        for (std::uint64_t i = 0; i < n; i++) on_row(table->vals[i], table->tupdesc);
+        pg_guard([&] { SPI_freetuptable(table); });
+        check_for_interrupts();
+    }
+    close_cursor(portal);
+}
 
 std::string quote_ident(const std::string& ident);
 std::string quote_literal(const std::string& value);

@@ -130,3 +130,78 @@ TEST(DeltaMap, ShortAndLongKeysThatArePrefixesStayDistinct) {
     EXPECT_EQ(d.find("1234568"), DeltaMap::npos);
     EXPECT_EQ(d.find("12345678x"), DeltaMap::npos);
 }
+
+// ---------------------------------------------------------------- apply_deltas
+
+TEST(ApplyDeltas, AddsAndRemovesOneLeadsOccurrences) {
+    DeltaMap d;
+    const std::uint32_t a = d.lead("a"), b = d.lead("b");
+    d.add(a, Occurrence{1, 10}, true);
+    d.add(b, Occurrence{1, 99}, true);
+    d.add(a, Occurrence{2, 20}, true);
+    d.add(a, Occurrence{1, 5}, false);
+    d.group();
+    Summary s;
+    s.add(1, 5);
+    s.add(1, 7);
+    ASSERT_TRUE(apply_deltas(s, d.added(a), d.removed(a), 100));
+    Summary expected;
+    expected.add(1, 7);
+    expected.add(1, 10);
+    expected.add(2, 20);
+    EXPECT_EQ(s, expected);
+}
+
+TEST(ApplyDeltas, RemovalOfAnOccurrenceNotStoredAsksForARebuild) {
+    DeltaMap d;
+    const std::uint32_t a = d.lead("a");
+    d.add(a, Occurrence{1, 5}, false);
+    d.group();
+    Summary s;
+    s.add(1, 6);
+    EXPECT_FALSE(apply_deltas(s, d.added(a), d.removed(a), 100));
+}
+
+TEST(ApplyDeltas, SummaryPrunedPastTheScoringTimeAsksForARebuild) {
+    DeltaMap d;
+    const std::uint32_t a = d.lead("a");
+    d.add(a, Occurrence{1, 50}, true);
+    d.group();
+    Summary s;
+    s.add(1, 40);
+    s.mark_exact_from(60);
+    EXPECT_FALSE(apply_deltas(s, d.added(a), d.removed(a), 59));
+    // Exact from 60 on: additions as of 60 or later are applied.
+    Summary t;
+    t.add(1, 40);
+    t.mark_exact_from(60);
+    ASSERT_TRUE(apply_deltas(t, d.added(a), d.removed(a), 60));
+    EXPECT_EQ(t.occurrences(1).size(), 2u);
+}
+
+TEST(ApplyDeltas, RemovingFromAMarkedSummaryAsksForARebuild) {
+    // A pruned summary may lack the occurrence being removed: it is never trusted for removals.
+    DeltaMap d;
+    const std::uint32_t a = d.lead("a");
+    d.add(a, Occurrence{1, 70}, false);
+    d.group();
+    Summary s;
+    s.add(1, 70);
+    s.mark_exact_from(60);
+    EXPECT_FALSE(apply_deltas(s, d.added(a), d.removed(a), 100));
+}
+
+TEST(ApplyDeltas, NoDeltasLeaveTheSummaryAsItWas) {
+    DeltaMap d;
+    const std::uint32_t a = d.lead("a");
+    d.add(a, Occurrence{3, 1}, true);
+    d.group();
+    Summary s;
+    s.add(1, 1);
+    const std::uint32_t missing = d.lead("b");
+    d.group();
+    ASSERT_TRUE(apply_deltas(s, d.added(missing), d.removed(missing), 5));
+    Summary expected;
+    expected.add(1, 1);
+    EXPECT_EQ(s, expected);
+}

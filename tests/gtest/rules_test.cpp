@@ -411,3 +411,14 @@ TEST(EmailDomain, Cases) {
     EXPECT_EQ(email_domain("@gmail.com"), "gmail.com");
     EXPECT_EQ(email_domain("bob@Example.COM  "), "example.com");  // trailing blanks dropped
 }
+
+TEST(EmailDomain, InSortedList) {
+    const std::vector<std::string> domains = {"", "gmail.com", "hotmail.com"};
+    EXPECT_TRUE(email_domain_in("Jane@GMAIL.com ", domains));
+    EXPECT_TRUE(email_domain_in("x@y@hotmail.com", domains));
+    EXPECT_FALSE(email_domain_in("jane@example.org", domains));
+    // Without an '@' there is no domain, not even the empty one.
+    EXPECT_FALSE(email_domain_in("gmail.com", domains));
+    EXPECT_TRUE(email_domain_in("user@", domains));
+    EXPECT_FALSE(email_domain_in("user@", {"gmail.com"}));
+}

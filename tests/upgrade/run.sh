@@ -12,7 +12,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 current="$(sed -n "s/^default_version = '\(.*\)'/\1/p" leadscore.control)"
-released="$(sed -n 's/^OLD_VERSIONS = //p' Makefile)"
+released="$(make -s --no-print-directory print-released-versions PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config)"
 fail=0
 check_upgrade() {
     local from="$1"

@@ -1,4 +1,4 @@
-// PostgreSQL headers and the error boundary between PostgreSQL and C++.
+// The error boundary between PostgreSQL and C++ (rules: docs/architecture.md, "The error boundary").
 // Include core and standard headers before this file: postgres.h defines macros
 // (snprintf, Min, Max ...) that must not leak into them.
 #pragma once
@@ -48,6 +48,17 @@ inline void pg_guard(F&& body) {
                   const_cast<void*>(static_cast<const void*>(&body)));
 }
 
+// Runs C++ code from inside a PostgreSQL callback (memory-context reset, relcache, transaction
+// callbacks), the counterpart of pg_guard: no C++ exception leaves it. One that escapes body is
+// reported with ereport at elevel after every C++ frame is gone (WARNING where the callback
+// must not fail, such as at abort).
+void cxx_guard_call(int elevel, void (*invoke)(void*), void* body);
+template <class F>
+inline void cxx_guard(int elevel, F&& body) {
+    cxx_guard_call(elevel, [](void* b) { (*static_cast<std::remove_reference_t<F>*>(b))(); },
+                   const_cast<void*>(static_cast<const void*>(&body)));
+}
+
 // A C++ object owned by a memory context: deleted when the context is reset or deleted
 // (aggregate states, per-call-site caches).
 template <class T>
@@ -57,7 +68,7 @@ T* new_owned_by_context(MemoryContext context) {
         pg_guard([&] {
             MemoryContextCallback* cb =
                 static_cast<MemoryContextCallback*>(MemoryContextAlloc(context, sizeof(MemoryContextCallback)));
-            cb->func = [](void* p) { delete static_cast<T*>(p); };
+            cb->func = [](void* p) { cxx_guard(WARNING, [p] { delete static_cast<T*>(p); }); };
             cb->arg = object;
             MemoryContextRegisterResetCallback(context, cb);
         });
@@ -80,9 +91,6 @@ Datum call_boundary(Datum (*impl)(FunctionCallInfo), FunctionCallInfo fcinfo);
                         const std::string& hint = std::string());
 
 void check_for_interrupts();
-
-std::string text_to_string(Datum text_datum);
-Datum string_to_text(const std::string& s);
 
 }  // namespace leadscore::pg
 

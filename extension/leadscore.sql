@@ -1,5 +1,5 @@
 -- leadscore: lead scoring inside PostgreSQL.
--- This is the one maintained install script; the Makefile copies it to the versioned file.
+-- This is the one maintained install script; the Makefile copies it to build/leadscore--<version>.sql.
 \echo Use "CREATE EXTENSION leadscore" to load this file. \quit
 
 -- ---------------------------------------------------------------------------
@@ -451,7 +451,7 @@ COMMENT ON FUNCTION leadscore.refresh(text, timestamptz) IS
 
 -- Live triggers installed by track() on the CRM's tables.
 -- Invoker's rights: the common path updates state rows directly and needs none; the SQL the
--- triggers run switches to the function owner with search_path pinned (see src/pg/spi.hpp).
+-- triggers run switches to the function owner with search_path pinned (see src/pg/rights.hpp).
 CREATE FUNCTION leadscore.activity_changed() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_activity_changed';

@@ -5,7 +5,10 @@
 #include <unordered_set>
 
 #include "core/decimal.hpp"
-#include "pg/scoring.hpp"
+#include "core/deltas.hpp"
+#include "pg/conditions.hpp"
+#include "pg/matching.hpp"
+#include "pg/model_cache.hpp"
 
 extern "C" {
 #include "access/htup_details.h"

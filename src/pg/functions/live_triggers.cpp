@@ -1,70 +1,36 @@
+// The live triggers that track() installs on the CRM's tables: activity_changed() and
+// lead_changed() keep stored scores current in the transaction that changed the data.
 #include <algorithm>
-// The triggers that keep stored scores current in the transaction that changed the data.
 #include <map>
 #include <set>
 #include <unordered_set>
 
-#include "core/decimal.hpp"
-#include "pg/scoring.hpp"
+#include "pg/args.hpp"
+#include "pg/matching.hpp"
+#include "pg/model_cache.hpp"
+#include "pg/recompute.hpp"
 #include "pg/settings.hpp"
 #include "pg/spi.hpp"
+#include "pg/state_store.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
-#include "commands/trigger.h"
-#include "executor/tuptable.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/tuplestore.h"
 }
 
 namespace leadscore::pg {
 
 namespace {
 
-TriggerData* trigger_data(FunctionCallInfo fcinfo, const char* name) {
-    if (!CALLED_AS_TRIGGER(fcinfo))
-        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be called as a trigger");
-    TriggerData* trig = reinterpret_cast<TriggerData*>(fcinfo->context);
-    if (!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event) || !TRIGGER_FIRED_AFTER(trig->tg_event))
-        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be an AFTER statement trigger");
-    if (trig->tg_trigger->tgnargs < 1)
-        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " needs the model name as argument");
-    return trig;
-}
-
-// Reads a transition table row by row; the callback gets the deformed row.
-template <class F>
-void scan_transition(Tuplestorestate* store, TupleDesc desc, F&& on_row) {
-    if (!store) return;
-    TupleTableSlot* slot = nullptr;
-    pg_guard([&] {
-        slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-        tuplestore_rescan(store);
-    });
-    std::uint64_t n = 0;
-    while (true) {
-        bool got = false;
-        pg_guard([&] {
-            got = tuplestore_gettupleslot(store, true, false, slot);
-            if (got) slot_getallattrs(slot);
-        });
-        if (!got) break;
-        on_row(slot->tts_values, slot->tts_isnull);
-        if (++n % 4096 == 0) check_for_interrupts();
-    }
-    pg_guard([&] { ExecDropSingleTupleTableSlot(slot); });
-}
-
 Datum trigger_result() { return PointerGetDatum(nullptr); }
 
-
-// Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
 // Leads rebuilt from raw rows: those rows already hold the whole statement, so the
 // statement's later occurrences of these leads must not be applied again.
 using KeySet = std::unordered_set<std::string>;
 
+// Applies per-lead deltas under row locks; leads without usable state are rebuilt from raw rows.
 void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, KeySet& rebuilt) {
     if (deltas.empty()) return;
     deltas.group();
@@ -102,13 +68,8 @@ void apply_activity_deltas(std::shared_ptr<CompiledModel> cm, DeltaMap& deltas, 
             continue;
         }
         const std::uint32_t lead = deltas.find(s.key);
-        // Pruned by a transaction later than ours: not exact as of our time.
-        bool consistent = s.summary.exact_at(as_of);
-        for (const Occurrence& o : deltas.removed(lead))
-            if (!s.summary.remove(o.rule_id, o.time)) consistent = false;
-        for (const Occurrence& o : deltas.added(lead)) s.summary.add(o.rule_id, o.time);
-        // A summary that does not hold a deleted occurrence is rebuilt rather than trusted.
-        if (!consistent) rebuild.push_back(s.key);
+        // Pruned by a later transaction, or without a deleted occurrence: rebuilt, not trusted.
+        if (!apply_deltas(s.summary, deltas.added(lead), deltas.removed(lead), as_of)) rebuild.push_back(s.key);
     }
     rebuilding.insert(rebuild.begin(), rebuild.end());
     rebuilt.insert(rebuild.begin(), rebuild.end());
@@ -148,7 +109,7 @@ using namespace leadscore;
 using namespace leadscore::pg;
 
 LEADSCORE_FUNCTION(leadscore_activity_changed) {
-    TriggerData* trig = trigger_data(fcinfo, "leadscore.activity_changed()");
+    TriggerData* trig = statement_trigger_arg(fcinfo, "leadscore.activity_changed()");
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
@@ -309,7 +270,7 @@ void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::stri
 }  // namespace
 
 LEADSCORE_FUNCTION(leadscore_lead_changed) {
-    TriggerData* trig = trigger_data(fcinfo, "leadscore.lead_changed()");
+    TriggerData* trig = statement_trigger_arg(fcinfo, "leadscore.lead_changed()");
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {

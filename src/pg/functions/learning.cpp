@@ -5,7 +5,7 @@
 #include <unordered_map>
 
 #include "core/learn.hpp"
-#include "pg/pg.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -35,20 +35,11 @@ MemoryContext agg_context(FunctionCallInfo fcinfo) {
     return c;
 }
 
+// A text[] argument's non-NULL elements.
 std::vector<std::string> text_array(Datum d) {
     std::vector<std::string> out;
-    pg_guard([&] {
-        ArrayType* a = DatumGetArrayTypeP(d);
-        Datum* elems;
-        bool* nulls;
-        int n;
-        deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-        for (int i = 0; i < n; i++) {
-            if (nulls[i]) continue;
-            text* t = DatumGetTextPP(elems[i]);
-            out.emplace_back(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-        }
-    });
+    for (auto& e : text_array_elements(d))
+        if (e) out.push_back(std::move(*e));
     return out;
 }
 

@@ -1,25 +1,24 @@
-// Loading a model's rules from the rule tables, compiling their conditions against the
-// tracked tables' column types, and the per-backend cache of compiled models.
+// A model as a backend uses it: the core's rules, where it is tracked, its conditions compiled
+// against the tracked tables' column types, and what the state store resolved once.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "core/engine.hpp"
-#include "pg/pg.hpp"
+#include "pg/datum.hpp"
 
 extern "C" {
-#include "access/tupdesc.h"
 #include "executor/spi.h"
 }
 
 namespace leadscore::pg {
 
+// A row of leadscore.tracking, with what it refers to resolved.
 struct TrackingInfo {
     std::string model;
     Oid activities = InvalidOid;
@@ -62,19 +61,6 @@ public:
     int column_index(const std::string& name) const;
 };
 
-// Text form of the values of one type; integers and strings skip the output function.
-class TextOutput {
-public:
-    explicit TextOutput(Oid type = InvalidOid) : type_(type) {}
-    // Plain PostgreSQL code: call inside pg_guard.
-    void write(Datum d, std::string& out) const;
-
-private:
-    Oid type_;
-    mutable bool ready_ = false;
-    mutable FmgrInfo fn_{};
-};
-
 // Where to find the tracked columns in some tuple descriptor (1-based attnos).
 struct RowLayout {
     TextOutput key_text, type_text;
@@ -85,7 +71,7 @@ struct RowLayout {
     std::vector<int> columns;  // attno of each Matcher column
 };
 
-// How the fast path turns key text into key Datums and compares keys in the state index.
+// How the direct path turns key text into key Datums and compares keys in the state index.
 struct StateKeyInfo {
     bool ready = false;
     FmgrInfo input{};
@@ -98,6 +84,8 @@ struct StateKeyInfo {
 
 struct CompiledModel {
     CompiledModel() = default;
+    // Frees the kept plans and the memory context; the model cache destroys models only at
+    // its next use, never inside an invalidation callback.
     ~CompiledModel();
     CompiledModel(const CompiledModel&) = delete;
     CompiledModel& operator=(const CompiledModel&) = delete;
@@ -107,8 +95,6 @@ struct CompiledModel {
     std::unique_ptr<Matcher> activity_matcher;  // against the activity table (tracked only)
     std::unique_ptr<Matcher> fit_matcher;       // against the leads table (tracked with leads only)
     MemoryContext context = nullptr;            // owns operands and FmgrInfo data
-    bool has_list_rules = false;
-    std::vector<std::string> lists_used;
     // Prepared generic plans of this model's state statements, by SQL text.
     std::map<std::string, SPIPlanPtr> plans;
     // The state table, resolved on first use (a change to it drops the cached model).
@@ -116,50 +102,13 @@ struct CompiledModel {
     // "leadscore.<state table>", quoted; built on first use.
     std::string state_table_sql;
     StateKeyInfo state_key;
-    // The state table's column numbers (in StateColumns order), resolved on first use.
+    // The state table's attribute number of each StateColumn, resolved on first use.
     std::vector<std::int16_t> state_attnums;
     // Matchers for other row types (the aggregate over views and subqueries).
     std::map<std::pair<Oid, std::int32_t>, std::unique_ptr<Matcher>> row_matchers;
 };
 
-// The compiled model, from the cache or freshly loaded. Throws when the model does not
-// exist, or when require_tracked and it is not tracked.
-std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked);
 // A kept, generic plan for a statement of this model (prepared on first use). Needs SPI.
 SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types);
-// A model (possibly an untracked draft) scored on the tables another model tracks.
-std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, const std::string& tables_from);
-// Names of all tracked models.
-std::vector<std::string> tracked_models();
-void invalidate_cache();
-// Drops the cached models whenever this relation changes.
-void watch_relation(Oid relid);
-// Changes whenever cached rules may be stale (rule edits committed elsewhere, DDL, aborts).
-std::uint64_t cache_generation();
-void register_cache_callbacks();
-
-// Compiles an activity-rule condition against an arbitrary row type (for the aggregate).
-const Matcher& matcher_for_rowtype(CompiledModel& cm, TupleDesc desc, Oid type_id, std::int32_t typmod);
-
-// Compiles one condition; label names the rule in errors (e.g. fit_rule "CEO" (id 3)).
-CompiledCondition compile_condition(const std::string& label, const std::string& relation_name,
-                                    TupleDesc desc, const ConditionSpec& spec, Matcher& matcher,
-                                    MemoryContext context);
-
-// Resolves the tracked columns in a tuple descriptor; throws if one is missing.
-RowLayout activity_layout(const CompiledModel& cm, TupleDesc desc, const Matcher& matcher, bool need_lead = true);
-RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc);
-
-// Interval Datum to the core's interval.
-leadscore::Interval to_core_interval(Datum d);
-// Time column value to the core's timestamp (timestamptz, timestamp as UTC, date at midnight UTC).
-Timestamp to_core_time(Datum d, Oid type);
-bool is_supported_time_type(Oid type);
-
-std::string relation_display_name(Oid relid);
-// A copy of a relation's tuple descriptor (in the current memory context).
-TupleDesc relation_desc_copy(Oid relid);
-// Text form of the lead key via the type's output function (call inside pg_guard).
-char* key_to_cstring(Datum d, Oid type);
 
 }  // namespace leadscore::pg

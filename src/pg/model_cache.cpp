@@ -1,0 +1,162 @@
+// The per-backend cache of compiled models. Invalidation callbacks only mark it stale; the
+// next get_model() reloads and frees the models no caller holds any more, at a point where
+// freeing plans and memory contexts is safe.
+#include <unordered_map>
+#include <unordered_set>
+
+#include "pg/model_cache.hpp"
+#include "pg/relations.hpp"
+#include "pg/rights.hpp"
+#include "pg/rule_loading.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "utils/inval.h"
+}
+
+namespace leadscore::pg {
+
+namespace {
+
+// Backend-lifetime objects are never destroyed: no C++ static destructors run at exit.
+struct ModelCache {
+    std::unordered_map<std::string, std::shared_ptr<CompiledModel>> models;
+    // Models dropped from the cache that a caller (a running trigger, an aggregate's call
+    // site) may still hold; freed once the cache holds the last reference.
+    std::vector<std::shared_ptr<CompiledModel>> retired;
+    // Relations whose change (rule edits, DDL on tracked tables) makes the cache stale.
+    std::unordered_set<Oid> watched;
+    bool valid = true;
+    bool callbacks_registered = false;
+    std::uint64_t generation = 0;
+};
+ModelCache& g = *new ModelCache();
+
+void mark_invalid() {
+    g.valid = false;
+    g.generation++;
+}
+
+// The safe point: drops stale models and frees those nobody uses.
+void sweep() {
+    if (!g.valid) {
+        for (auto& [name, cm] : g.models) g.retired.push_back(std::move(cm));
+        g.models.clear();
+        g.valid = true;
+    }
+    for (std::size_t i = 0; i < g.retired.size();) {
+        if (g.retired[i].use_count() == 1) {
+            g.retired[i] = std::move(g.retired.back());
+            g.retired.pop_back();
+        } else {
+            i++;
+        }
+    }
+}
+
+void relcache_callback(Datum, Oid relid) {
+    if (relid == InvalidOid || g.watched.count(relid)) mark_invalid();
+}
+
+void xact_callback(XactEvent event, void*) {
+    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+        mark_invalid();
+        reset_invoker_state();
+    }
+}
+
+void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+    if (event == SUBXACT_EVENT_ABORT_SUB) mark_invalid();
+}
+
+void watch_rule_tables() {
+    static const char* const kTables[] = {"model", "activity_rule", "fit_rule", "stage", "list_entry", "tracking"};
+    for (const char* t : kTables) {
+        const Oid oid = leadscore_relation_oid(t);
+        if (OidIsValid(oid)) g.watched.insert(oid);
+    }
+}
+
+std::shared_ptr<CompiledModel> load_and_watch(const std::string& name, const std::string& tables_from) {
+    watch_rule_tables();
+    SpiConnection spi;
+    std::shared_ptr<CompiledModel> cm(load_model(name, tables_from));
+    if (cm->tracking) {
+        g.watched.insert(cm->tracking->activities);
+        if (OidIsValid(cm->tracking->leads)) g.watched.insert(cm->tracking->leads);
+    }
+    return cm;
+}
+
+}  // namespace
+
+CompiledModel::~CompiledModel() {
+    for (auto& [sql, plan] : plans) {
+        try {
+            pg_guard([&] { SPI_freeplan(plan); });
+        } catch (...) {
+        }
+    }
+    if (context) MemoryContextDelete(context);
+}
+
+SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types) {
+    auto it = cm.plans.find(sql);
+    if (it != cm.plans.end()) return it->second;
+    SPIPlanPtr plan = prepare_kept_plan(sql, types);
+    cm.plans.emplace(sql, plan);
+    return plan;
+}
+
+std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked) {
+    sweep();
+    std::shared_ptr<CompiledModel> cm;
+    if (auto it = g.models.find(name); it != g.models.end()) {
+        cm = it->second;
+    } else {
+        cm = load_and_watch(name, name);
+        g.models[name] = cm;
+    }
+    if (require_tracked && !cm->tracking)
+        raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked",
+              std::string(), "Attach it to the CRM's tables with leadscore.track(...).");
+    return cm;
+}
+
+std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, const std::string& tables_from) {
+    if (tables_from == name) return get_model(name, true);
+    sweep();
+    const std::string cache_key = name + "\x1f@" + tables_from;
+    if (auto it = g.models.find(cache_key); it != g.models.end()) return it->second;
+    std::shared_ptr<CompiledModel> cm = load_and_watch(name, tables_from);
+    if (!cm->tracking)
+        raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + tables_from + "\" is not tracked",
+              std::string(), "Name a tracked model whose tables the draft model is scored on.");
+    g.models[cache_key] = cm;
+    return cm;
+}
+
+std::vector<std::string> tracked_models() {
+    SpiConnection spi;
+    spi_exec("SELECT model FROM leadscore.tracking ORDER BY model", {}, true);
+    std::vector<std::string> out;
+    for (std::uint64_t i = 0; i < SPI_processed; i++) out.push_back(*spi_text(i, 1));
+    return out;
+}
+
+void invalidate_cache() { mark_invalid(); }
+
+void watch_relation(Oid relid) { g.watched.insert(relid); }
+
+std::uint64_t cache_generation() { return g.generation; }
+
+void register_cache_callbacks() {
+    if (g.callbacks_registered) return;
+    CacheRegisterRelcacheCallback(relcache_callback, (Datum)0);
+    RegisterXactCallback(xact_callback, nullptr);
+    RegisterSubXactCallback(subxact_callback, nullptr);
+    g.callbacks_registered = true;
+}
+
+}  // namespace leadscore::pg

@@ -1,0 +1,133 @@
+// Scoring a lead's new state, rescore() and refresh().
+#include <map>
+#include <set>
+
+#include "pg/matching.hpp"
+#include "pg/model_cache.hpp"
+#include "pg/recompute.hpp"
+#include "pg/spi.hpp"
+#include "pg/state_store.hpp"
+
+namespace leadscore::pg {
+
+NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored, Summary summary,
+                           MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode) {
+    NewState ns;
+    ns.key = key;
+    EngagementResult e = compute_engagement(model, summary, as_of, false);
+    ns.result = combine_score(model, fit, fit_disqualified, e);
+    ns.fit_disqualified = fit_disqualified;
+    ns.summary = std::move(summary);
+    if (stored && stored->initialized) {
+        ns.previous_stage = stored->stage;
+        if (mode == StageMode::KeepSticky)
+            ns.result.stage = apply_sticky(model, stored->stage, ns.result.stage, ns.result.disqualified);
+        ns.stage_changed = ns.result.stage != stored->stage;
+        ns.stage_since = ns.stage_changed ? std::optional<Timestamp>(as_of) : stored->stage_since;
+    } else {
+        ns.stage_changed = ns.result.stage.has_value();
+        ns.stage_since = as_of;
+    }
+    return ns;
+}
+
+namespace {
+
+// `summary` is n's summary as it would be stored.
+bool same_result(const StoredState& s, const NewState& n, const Summary& summary) {
+    return s.initialized && s.score == n.result.score && s.fit == n.result.fit &&
+           s.engagement == n.result.engagement && s.disqualified == n.result.disqualified &&
+           s.fit_disqualified == n.fit_disqualified && s.stage == n.result.stage &&
+           s.next_change == n.result.next_change && s.summary == summary;
+}
+
+}  // namespace
+
+std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored) {
+    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    SpiConnection spi;
+    StateStore store(*cm);
+    // Writers of this model wait until the rescore commits; it then reads a settled state.
+    store.lock_exclusive();
+    std::map<std::string, Summary> summaries;
+    std::map<std::string, FitFacts> fits;
+    collect_activities(*cm, nullptr, summaries);
+    const bool has_leads = OidIsValid(cm->tracking->leads);
+    if (has_leads) collect_fits(*cm, nullptr, fits);
+    store.remove_absent_leads(nullptr);
+    std::vector<StoredState> stored = store.lock_and_read(nullptr, false);
+    std::map<std::string, const StoredState*> by_key;
+    for (const auto& s : stored) by_key[s.key] = &s;
+
+    std::set<std::string> keys;
+    for (const auto& [k, v] : summaries) keys.insert(k);
+    for (const auto& [k, v] : fits) keys.insert(k);
+    for (const auto& [k, v] : by_key) keys.insert(k);
+
+    std::vector<NewState> changed;
+    std::int64_t score_changes = 0, scored = 0;
+    for (const std::string& key : keys) {
+        if (has_leads && !fits.count(key)) continue;  // activities of unknown leads are not scored
+        auto sit = summaries.find(key);
+        Summary summary = sit == summaries.end() ? Summary() : std::move(sit->second);
+        FitFacts fit;
+        if (auto f = fits.find(key); f != fits.end()) fit = f->second;
+        auto st = by_key.find(key);
+        const StoredState* prev = st == by_key.end() ? nullptr : st->second;
+        scored++;
+        NewState ns = compute_new_state(*cm->model, key, prev, summary, fit.fit, fit.disqualified, as_of,
+                                        StageMode::Fresh);
+        if (prev && prev->initialized) {
+            const Summary stored_form = stored_summary(*cm->model, ns.summary, as_of);
+            if (same_result(*prev, ns, stored_form)) {
+                // Unchanged now; also unchanged as of the stored time, so the stored row stays exact.
+                NewState then = compute_new_state(*cm->model, key, prev, ns.summary, fit.fit, fit.disqualified,
+                                                  prev->scored_at, StageMode::Fresh);
+                if (same_result(*prev, then, stored_form)) continue;
+            }
+        }
+        if (!prev || prev->score != ns.result.score) score_changes++;
+        changed.push_back(std::move(ns));
+        if (changed.size() >= 10000) {
+            store.write(changed, as_of, notify);
+            changed.clear();
+        }
+        check_for_interrupts();
+    }
+    store.write(changed, as_of, notify);
+    if (leads_scored) *leads_scored = scored;
+    return score_changes;
+}
+
+std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
+    // Lock first: a rule change committed while we waited is seen when the model is loaded.
+    StateStore(*get_model(model, true)).lock_for_write();
+    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    SpiConnection spi;
+    StateStore store(*cm);
+    std::vector<StoredState> due = store.read_due(as_of);
+    // Summaries pruned past as_of (a refresh as of an earlier time) are rebuilt from raw rows.
+    std::vector<std::string> rebuild;
+    for (const StoredState& s : due)
+        if (s.initialized && !s.summary.exact_at(as_of)) rebuild.push_back(s.key);
+    std::map<std::string, Summary> fresh;
+    if (!rebuild.empty()) collect_activities(*cm, &rebuild, fresh);
+    std::vector<NewState> changed;
+    std::int64_t score_changes = 0;
+    for (const StoredState& s : due) {
+        if (!s.initialized) continue;
+        Summary summary = s.summary;
+        if (!s.summary.exact_at(as_of)) {
+            auto it = fresh.find(s.key);
+            summary = it == fresh.end() ? Summary() : std::move(it->second);
+        }
+        NewState ns = compute_new_state(*cm->model, s.key, &s, std::move(summary), s.fit, s.fit_disqualified, as_of,
+                                        StageMode::KeepSticky);
+        if (s.score != ns.result.score) score_changes++;
+        changed.push_back(std::move(ns));
+    }
+    store.write(changed, as_of, true);
+    return score_changes;
+}
+
+}  // namespace leadscore::pg

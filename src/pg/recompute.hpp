@@ -1,0 +1,24 @@
+// Scoring a lead's new state, and recomputing stored state: rescore (everything, from raw
+// rows) and refresh (expiry and decay that came due).
+#pragma once
+
+#include <string>
+
+#include "pg/state_row.hpp"
+
+namespace leadscore::pg {
+
+enum class StageMode { Fresh, KeepSticky };
+
+// A lead's new state from its summary and fit as of a time, with its stage change against
+// the stored row (KeepSticky: a sticky stage is not left downward, as refresh() wants).
+NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored,
+                           Summary summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode);
+
+// Recomputes every lead of the model from scratch as of a time; returns how many stored
+// scores changed. Takes the exclusive state lock itself.
+std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored);
+// Applies expiry and decay due by as_of; returns how many stored scores changed.
+std::int64_t refresh_model(const std::string& model, Timestamp as_of);
+
+}  // namespace leadscore::pg

@@ -1,0 +1,23 @@
+// Reading a model from the rule tables (leadscore.model, activity_rule, fit_rule, stage,
+// list_entry, tracking) into the core's rule model, and compiling it for its tracked tables.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pg/compiled_model.hpp"
+
+namespace leadscore::pg {
+
+// Loads a model's rules and compiles them against the tables model tables_from tracks
+// (usually the model itself). Needs SPI; throws naming the rule on a bad rule.
+std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::string& tables_from);
+
+// The values of a named list, sorted and unique; lower-cased when lower. Needs SPI.
+std::vector<std::string> load_list(const std::string& list, bool lower);
+
+// How rules are named in errors: table "name" (id N).
+std::string rule_label(const char* table, const std::string& name, std::int64_t id);
+
+}  // namespace leadscore::pg

@@ -1,0 +1,219 @@
+// The state store's SQL path: per-lead locks, placeholders, reads and upserts of state rows.
+#include <algorithm>
+
+#include "pg/model_cache.hpp"
+#include "pg/spi.hpp"
+#include "pg/state_store.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/lsyscache.h"
+}
+
+namespace leadscore::pg {
+
+Summary stored_summary(const Model& model, Summary summary, Timestamp as_of) {
+    prune_expired(model, summary, as_of);
+    return summary;
+}
+
+StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
+    if (cm.state_table_sql.empty()) cm.state_table_sql = "leadscore." + quote_ident(cm.tracking->state_table);
+    table_ = cm.state_table_sql;
+    if (OidIsValid(cm.state_relid)) {
+        relid_ = cm.state_relid;
+        return;
+    }
+    const std::string name = cm.tracking->state_table;
+    pg_guard([&] {
+        relid_ = get_relname_relid(name.c_str(), get_namespace_oid("leadscore", false));
+        if (!OidIsValid(relid_))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
+                            errmsg("leadscore: state table of model \"%s\" is missing", cm.tracking->model.c_str()),
+                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
+    });
+    cm.state_relid = relid_;
+    watch_relation(relid_);
+}
+
+void StateStore::lock_keys(const std::vector<std::string>& keys) {
+    // A lead's row and its first activities can arrive in two concurrent transactions that
+    // cannot see each other; both sides meet on a per-(model, key bucket) lock, in bucket
+    // order. Buckets bound the locks a big statement takes (the shared lock table is small).
+    if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
+    constexpr std::uint32_t kBuckets = 256;
+    const std::uint32_t model_hash =
+        static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    std::vector<std::uint32_t> buckets;
+    buckets.reserve(std::min<std::size_t>(keys.size(), kBuckets));
+    for (const std::string& k : keys)
+        buckets.push_back(static_cast<std::uint32_t>(std::hash<std::string>{}(k) % kBuckets));
+    std::sort(buckets.begin(), buckets.end());
+    buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+    pg_guard([&] {
+        for (std::uint32_t b : buckets) {
+            LOCKTAG tag;
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, 3);
+            (void)LockAcquire(&tag, ExclusiveLock, false, false);
+        }
+    });
+}
+
+void StateStore::lock_for_write() {
+    pg_guard([&] { LockRelationOid(relid_, RowExclusiveLock); });
+}
+
+void StateStore::lock_exclusive() {
+    pg_guard([&] { LockRelationOid(relid_, ShareRowExclusiveLock); });
+}
+
+void StateStore::create_placeholders(const std::vector<std::string>& keys, Timestamp as_of) {
+    if (keys.empty()) return;
+    const TrackingInfo& t = *cm_.tracking;
+    std::string sql = "INSERT INTO " + table_ +
+                      " (lead, model, lead_id, scored_at, stage_since) SELECT k.lead, $2, k.lead::text, $3, $3 "
+                      "FROM unnest($1::" + t.key_type_name + "[]) AS k(lead)";
+    if (OidIsValid(t.leads))
+        sql += " WHERE EXISTS (SELECT 1 FROM " + t.leads_name + " l WHERE l." + quote_ident(t.lead_key) + " = k.lead)";
+    sql += " ORDER BY k.lead ON CONFLICT (lead) DO NOTHING";
+    SPIPlanPtr plan = cached_plan(cm_, sql, {TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID});
+    std::vector<Datum> args(3);
+    std::vector<char> nulls(3, ' ');
+    pg_guard([&] {
+        args[0] = text_array_datum(keys);
+        args[1] = text_datum(t.model);
+        args[2] = TimestampTzGetDatum(as_of);
+    });
+    spi_exec_plan(plan, args, nulls);
+}
+
+std::vector<StoredState> StateStore::read_rows(const std::string& where, const std::vector<Oid>& types,
+                                               std::vector<Datum>& args) {
+    const std::string sql = "SELECT " + state_column_names(0) + " FROM " + table_ + where;
+    std::vector<char> nulls(args.size(), ' ');
+    const std::uint64_t n = spi_exec_plan(cached_plan(cm_, sql, types), args, nulls);
+    std::vector<StoredState> rows(n);
+    StateDatums row;
+    StateFields fields;
+    MemoryContext per_row = nullptr;
+    pg_guard([&] { per_row = AllocSetContextCreate(CurrentMemoryContext, "leadscore state read", ALLOCSET_SMALL_SIZES); });
+    for (std::uint64_t i = 0; i < n; i++) {
+        pg_guard([&] {
+            MemoryContextReset(per_row);
+            MemoryContext old = MemoryContextSwitchTo(per_row);
+            for (int c = 0; c < kStateColumnCount; c++)
+                row.values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &row.nulls[c]);
+            read_state_fields(row, StateFieldsNeeded::All, fields);
+            MemoryContextSwitchTo(old);
+        });
+        parse_state_fields(row, fields, StateFieldsNeeded::All, rows[i]);
+    }
+    pg_guard([&] { MemoryContextDelete(per_row); });
+    return rows;
+}
+
+std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
+    if (keys && keys->empty()) return {};
+    std::string where;
+    std::vector<Oid> types;
+    std::vector<Datum> args;
+    if (keys) {
+        where = " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])";
+        types.push_back(TEXTARRAYOID);
+        args.resize(1);
+        pg_guard([&] { args[0] = text_array_datum(*keys); });
+    }
+    where += " ORDER BY lead";
+    if (lock) where += " FOR UPDATE";
+    return read_rows(where, types, args);
+}
+
+std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
+    std::vector<Datum> args = {TimestampTzGetDatum(as_of)};
+    return read_rows(" WHERE next_change <= $1 ORDER BY lead FOR UPDATE", {TIMESTAMPTZOID}, args);
+}
+
+void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {
+    if (states.empty()) return;
+    const TrackingInfo& t = *cm_.tracking;
+    // One array argument per result column, after the model ($1) and the keys ($2).
+    std::string params, updates;
+    std::vector<Oid> types = {TEXTOID, TEXTARRAYOID};
+    for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
+        types.push_back(state_column(c).array_type);
+        params += ", $" + std::to_string(types.size());
+        if (c > kFirstResultColumn) updates += ", ";
+        updates += std::string(state_column(c).name) + " = excluded." + state_column(c).name;
+    }
+    const std::string sql = "INSERT INTO " + table_ + " AS s (lead, model, lead_id, " +
+                            state_column_names(kFirstResultColumn) + ") SELECT u.lead_id::" + t.key_type_name +
+                            ", $1, u.lead_id, " + state_column_names(kFirstResultColumn, "u.") + " FROM unnest($2" +
+                            params + ") AS u(lead_id, " + state_column_names(kFirstResultColumn) +
+                            ") ORDER BY 1 ON CONFLICT (lead) DO UPDATE SET " + updates;
+    SPIPlanPtr plan = cached_plan(cm_, sql, types);
+    const std::size_t n = states.size();
+    std::vector<std::string> summaries;
+    summaries.reserve(n);
+    for (const NewState& s : states) summaries.push_back(stored_summary(*cm_.model, s.summary, as_of).serialize());
+    // Out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<std::string> keys;
+    keys.reserve(n);
+    for (const NewState& s : states) keys.push_back(s.key);
+    const int result_columns = kStateColumnCount - kFirstResultColumn;
+    std::vector<std::vector<Datum>> column_values(result_columns, std::vector<Datum>(n));
+    std::vector<std::vector<bool>> column_nulls(result_columns, std::vector<bool>(n));
+    std::vector<Datum> args(types.size());
+    std::vector<char> arg_nulls(types.size(), ' ');
+    MemoryContext scratch = nullptr;
+    StateDatums row;
+    pg_guard([&] {
+        scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+        for (std::size_t i = 0; i < n; i++) {
+            encode_results(states[i], summaries[i], as_of, row);
+            for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
+                column_values[c - kFirstResultColumn][i] = row.values[c];
+                column_nulls[c - kFirstResultColumn][i] = row.nulls[c];
+            }
+        }
+        args[0] = text_datum(t.model);
+        args[1] = text_array_datum(keys);
+        for (int c = kFirstResultColumn; c < kStateColumnCount; c++)
+            args[2 + c - kFirstResultColumn] = build_array(state_column(c).type, column_values[c - kFirstResultColumn],
+                                                           column_nulls[c - kFirstResultColumn]);
+        MemoryContextSwitchTo(old);
+    });
+    spi_exec_plan(plan, args, arg_nulls);
+    pg_guard([&] { MemoryContextDelete(scratch); });
+
+    std::vector<StageChange> changes;
+    for (const NewState& s : states)
+        if (s.stage_changed) changes.push_back(StageChange{s.key, s.previous_stage, s.result.stage, s.result.score});
+    record_stage_changes(changes, as_of, notify);
+}
+
+void StateStore::remove(const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    spi_exec("DELETE FROM " + table_ + " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])",
+             {{TEXTARRAYOID, key_array_literal(keys)}});
+}
+
+void StateStore::remove_absent_leads(const std::vector<std::string>* keys) {
+    const TrackingInfo& t = *cm_.tracking;
+    if (!OidIsValid(t.leads)) return;
+    std::string sql = "DELETE FROM " + table_ + " s WHERE NOT EXISTS (SELECT 1 FROM " + t.leads_name + " l WHERE l." +
+                      quote_ident(t.lead_key) + " = s.lead)";
+    std::vector<SqlArg> args;
+    if (keys) {
+        if (keys->empty()) return;
+        sql += " AND s.lead = ANY($1::" + t.key_type_name + "[])";
+        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*keys)});
+    }
+    spi_exec(sql, args);
+}
+
+}  // namespace leadscore::pg

@@ -1,0 +1,63 @@
+// The state store of one tracked model: per-lead locks and the state table's rows, read and
+// written through SQL (the SQL path) or directly through the table AM and its key index
+// (the activity trigger's direct path, state_direct.cpp); stage history and NOTIFY.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/deltas.hpp"
+#include "pg/compiled_model.hpp"
+#include "pg/state_row.hpp"
+
+namespace leadscore::pg {
+
+// Stage changes that still need their history rows and notifications.
+struct StageChange {
+    std::string key;
+    std::optional<std::string> from, to;
+    MicroPoints score = 0;
+};
+
+// State table operations for one tracked model. All but apply_deltas_directly need SPI.
+class StateStore {
+public:
+    explicit StateStore(CompiledModel& cm);
+    // Takes the state table lock writers use (row exclusive), processing invalidations.
+    void lock_for_write();
+    // Per-(model, lead) transaction locks shared by the lead and activity triggers.
+    void lock_keys(const std::vector<std::string>& keys);
+    // Blocks every writer of this model until commit (rule changes, rescore).
+    void lock_exclusive();
+    // Inserts placeholder rows for keys that have none (only leads present in the leads
+    // table when one is tracked); in key order.
+    void create_placeholders(const std::vector<std::string>& keys, Timestamp as_of);
+    // Locks and reads the rows of the given keys (all rows when keys is null), in key order.
+    std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
+    std::vector<StoredState> read_due(Timestamp as_of);
+    // Upserts the leads' new states (summaries in their stored form) and records their stage changes.
+    void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
+    // Inserts stage history rows and sends the notifications (stage_history.cpp).
+    void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
+    // The activity trigger's direct path: applies the deltas of keys whose state row exists and
+    // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
+    // Needs grouped deltas. Returns the keys left for the SQL path; appends stage changes to record.
+    std::vector<std::string> apply_deltas_directly(const DeltaMap& deltas, Timestamp as_of,
+                                                   std::vector<StageChange>& stage_changes);
+    void remove(const std::vector<std::string>& keys);
+    void remove_absent_leads(const std::vector<std::string>* keys);
+    Oid relid() const { return relid_; }
+
+private:
+    std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
+                                       std::vector<Datum>& args);
+    CompiledModel& cm_;
+    std::string table_;
+    Oid relid_ = InvalidOid;
+};
+
+// A summary as it is stored when scored as of as_of: without what has expired for good.
+Summary stored_summary(const Model& model, Summary summary, Timestamp as_of);
+
+}  // namespace leadscore::pg
