@@ -16,7 +16,59 @@ std::optional<Timestamp> earliest(std::optional<Timestamp> a, std::optional<Time
     if (!b) return a;
     return std::min(*a, *b);
 }
+
+Interval negated(const Interval& iv) { return Interval{-iv.months, -iv.days, -iv.micros}; }
+
+// A gone-quiet rule as of as_of: its contribution and when that can next change.
+void score_quiet_rule(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times, Timestamp as_of,
+                      bool with_details, EngagementResult& result, WideSum& total) {
+    auto end = std::upper_bound(times.begin(), times.end(), as_of);
+    // A later activity ends the quiet spell (or starts the wait for one).
+    if (end != times.end()) result.next_change = earliest(result.next_change, *end);
+    if (end == times.begin()) return;
+    const Timestamp due = add_interval(*(end - 1), *rule.quiet_for);
+    if (as_of < due) {
+        result.next_change = earliest(result.next_change, due);
+        return;
+    }
+    total += rule.points;
+    if (rule.disqualify) result.disqualified = true;
+    if (with_details) {
+        Contribution c;
+        c.rule_id = rule.id;
+        c.rule_name = rule.name;
+        c.family = Family::Engagement;
+        c.occurrences = 1;
+        c.points = rule.points;
+        c.disqualifies = rule.disqualify;
+        result.contributions.push_back(std::move(c));
+    }
+}
 }  // namespace
+
+std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times) {
+    std::vector<Timestamp> out;
+    out.reserve(times.size());
+    std::size_t window_start = 0;
+    std::optional<Timestamp> last_counted;
+    const std::optional<Interval> back = rule.within ? std::optional<Interval>(negated(*rule.within)) : std::nullopt;
+    for (std::size_t i = 0; i < times.size(); i++) {
+        const Timestamp t = times[i];
+        if (rule.min_count) {
+            // Occurrences before t - within have left the window ending at t.
+            if (back) {
+                const Timestamp from = add_interval(t, *back);
+                while (times[window_start] < from) window_start++;
+            }
+            // Equal times are ranked in order: of two at once, the second is the second.
+            if (static_cast<std::int64_t>(i - window_start + 1) < *rule.min_count) continue;
+        }
+        if (rule.cooldown && last_counted && t < add_interval(*last_counted, *rule.cooldown)) continue;
+        out.push_back(t);
+        last_counted = t;
+    }
+    return out;
+}
 
 Model::Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::vector<FitRuleSpec> fit_rules,
              std::vector<StageSpec> stages)
@@ -100,6 +152,14 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
         if (!rule) return 0;
         const std::vector<Timestamp>& times = r.times;
+        // A quiet rule needs only the latest occurrence at or before any later as_of.
+        if (rule->quiet_for) {
+            const std::size_t upto = std::upper_bound(times.begin(), times.end(), watermark) - times.begin();
+            return upto > 1 ? upto - 1 : 0;
+        }
+        // Windows and cooldowns are judged from earlier occurrences, which a backdated activity
+        // can change: such rules keep their history.
+        if (rule->has_time_pattern()) return 0;
         // Expired by the watermark (hence at every later time), as compute_engagement judges it.
         auto kept = times.begin();
         if (rule->expires_after)
@@ -126,7 +186,15 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
     for (const RuleOccurrences& r : summary.rules()) {
         const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
         if (!rule) continue;  // disabled or deleted since the summary was built
-        const std::vector<Timestamp>& times = r.times;
+        if (rule->quiet_for) {
+            score_quiet_rule(*rule, r.times, as_of, with_details, result, total);
+            continue;
+        }
+        // Counting depends only on earlier occurrences, so the counted ones stay counted as
+        // as_of moves on: the rest of the rule treats them as its occurrences.
+        std::vector<Timestamp> pattern_times;
+        if (rule->has_time_pattern()) pattern_times = counting_occurrences(*rule, r.times);
+        const std::vector<Timestamp>& times = rule->has_time_pattern() ? pattern_times : r.times;
         // Occurrences at or before as_of: those with index < end.
         auto end = std::upper_bound(times.begin(), times.end(), as_of);
         if (end != times.end()) result.next_change = earliest(result.next_change, *end);

@@ -65,11 +65,17 @@ struct EngagementResult {
     std::vector<Contribution> contributions;   // filled when details are asked for
 };
 
-// The engagement score of a summary as of a time: occurrences after as_of never count;
-// expired ones do not count; caps keep the most recent counted occurrences; decay halves
-// points every half-life; max_points limits the rule's total magnitude.
+// The engagement score of a summary as of a time: occurrences after as_of never count; time
+// patterns choose which occurrences count; expired ones do not count; caps keep the most
+// recent counted occurrences; decay halves points every half-life; max_points limits the
+// rule's total magnitude; a quiet rule adds its points while the latest activity is old.
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
                                     bool with_details);
+
+// The occurrences of a time-pattern rule (min_count / within, cooldown) that count, in time
+// order: each is at least the min_count-th of the rule's occurrences in [t - within, t], and
+// none is earlier than the previous counted one plus the cooldown.
+std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times);
 
 // Stored summaries drop, as of a watermark at least a day (up to eight) before the scoring
 // time, what can never count again, so rows stay small as history grows. The watermark moves

@@ -141,6 +141,34 @@ void validate_rule_fields(const RawRuleFields& raw) {
     if (raw.expires_after && raw.half_life)
         reject(sqlstate::kInvalidParameterValue, raw, "half_life",
                "cannot be set together with expires_after", "Use either expiry or decay for one rule.");
+    if (raw.min_count && *raw.min_count < 1)
+        reject(sqlstate::kInvalidParameterValue, raw, "min_count", "must be at least 1");
+    if (raw.within && !raw.min_count)
+        reject(sqlstate::kInvalidParameterValue, raw, "within", "needs min_count",
+               "within bounds the interval in which min_count matching activities are counted.");
+    const char* const kPositive = "must be a positive interval (no negative part, not zero)";
+    if (raw.within && !interval_is_positive(*raw.within))
+        reject(sqlstate::kInvalidParameterValue, raw, "within", kPositive);
+    if (raw.cooldown && !interval_is_positive(*raw.cooldown))
+        reject(sqlstate::kInvalidParameterValue, raw, "cooldown", kPositive);
+    if (raw.quiet_for) {
+        if (!interval_is_positive(*raw.quiet_for))
+            reject(sqlstate::kInvalidParameterValue, raw, "quiet_for", kPositive);
+        const std::pair<bool, const char*> excluded[] = {
+            {raw.once, "once"},
+            {raw.max_count.has_value(), "max_count"},
+            {raw.max_points_text.has_value(), "max_points"},
+            {raw.expires_after.has_value(), "expires_after"},
+            {raw.half_life.has_value(), "half_life"},
+            {raw.min_count.has_value(), "min_count"},
+            {raw.cooldown.has_value(), "cooldown"},
+        };
+        for (const auto& [set, column] : excluded)
+            if (set)
+                reject(sqlstate::kInvalidParameterValue, raw, "quiet_for",
+                       std::string("cannot be combined with ") + column,
+                       "A gone-quiet rule adds its points once while the latest matching activity is old enough.");
+    }
 
     const bool has_attribute = raw.attribute && !raw.attribute->empty();
     if (raw.table == "fit_rule" && !has_attribute)

@@ -47,12 +47,22 @@ struct ActivityRuleSpec {
     std::optional<MicroPoints> max_points;
     std::optional<Interval> expires_after;
     std::optional<Interval> half_life;
+    // Time patterns: an occurrence counts only as the min_count-th matching one in the
+    // interval [t - within, t] (within unset: ever), then at most one per cooldown.
+    std::optional<std::int64_t> min_count;
+    std::optional<Interval> within;
+    std::optional<Interval> cooldown;
+    // A "gone quiet" rule: its points, once, while the latest matching activity is at least
+    // this old.
+    std::optional<Interval> quiet_for;
     bool disqualify = false;
     bool enabled = true;
 
     // How many of the most recent counted occurrences may count (nullopt: all).
     std::optional<std::int64_t> occurrence_cap() const;
     bool time_dependent() const { return expires_after.has_value() || half_life.has_value(); }
+    // Whether an occurrence's counting depends on the rule's other occurrences.
+    bool has_time_pattern() const { return min_count.has_value() || cooldown.has_value(); }
 };
 
 struct FitRuleSpec {
@@ -93,6 +103,11 @@ struct RawRuleFields {
     std::optional<Interval> expires_after;
     std::optional<Interval> half_life;
     std::optional<std::string> activity_type;
+    bool once = false;
+    std::optional<std::int64_t> min_count;
+    std::optional<Interval> within;
+    std::optional<Interval> cooldown;
+    std::optional<Interval> quiet_for;
 };
 
 // Validates the parts of a rule that need no catalog: operator, number of values,

@@ -55,19 +55,23 @@ void sweep() {
     }
 }
 
+// Callbacks run inside PostgreSQL (cxx_guard): they only mark the cache stale.
 void relcache_callback(Datum, Oid relid) {
-    if (relid == InvalidOid || g.watched.count(relid)) mark_invalid();
+    cxx_guard(WARNING, [relid] {
+        if (relid == InvalidOid || g.watched.count(relid)) mark_invalid();
+    });
 }
 
 void xact_callback(XactEvent event, void*) {
-    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) {
+    if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT) return;
+    cxx_guard(WARNING, [] {
         mark_invalid();
         reset_invoker_state();
-    }
+    });
 }
 
 void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-    if (event == SUBXACT_EVENT_ABORT_SUB) mark_invalid();
+    if (event == SUBXACT_EVENT_ABORT_SUB) cxx_guard(WARNING, [] { mark_invalid(); });
 }
 
 void watch_rule_tables() {
