@@ -83,6 +83,13 @@ void compile_for_tables(CompiledModel& cm) {
 
 }  // namespace
 
+bool rule_table_has_column(const char* table, const char* column) {
+    const Oid rel = leadscore_relation_oid(table);
+    AttrNumber att = InvalidAttrNumber;
+    if (OidIsValid(rel)) pg_guard([&] { att = get_attnum(rel, column); });
+    return att != InvalidAttrNumber;
+}
+
 std::string rule_label(const char* table, const std::string& name, std::int64_t id) {
     return std::string(table) + " \"" + name + "\" (id " + std::to_string(id) + ")";
 }
@@ -118,9 +125,15 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     spec.score_max = numeric_column(0, 2, model_label, "score_max");
 
     std::vector<ActivityRuleSpec> activity_rules;
+    // The library may be newer than the extension's SQL (before ALTER EXTENSION UPDATE):
+    // columns a release added read as NULL until then.
+    const std::string time_patterns = rule_table_has_column("activity_rule", "quiet_for")
+                                          ? "min_count, within, cooldown, quiet_for"
+                                          : "NULL::integer, NULL::interval, NULL::interval, NULL::interval";
     spi_exec(
         "SELECT id, name, activity_type, attribute, op, value, points::text, once, max_count, max_points::text, "
-        "expires_after, half_life, disqualify, enabled FROM leadscore.activity_rule WHERE model = $1 ORDER BY id",
+        "expires_after, half_life, disqualify, enabled, " +
+            time_patterns + " FROM leadscore.activity_rule WHERE model = $1 ORDER BY id",
         {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         ActivityRuleSpec r;
@@ -140,6 +153,10 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
         if (auto h = spi_datum(i, 12)) r.half_life = to_core_interval(*h);
         r.disqualify = bool_column(i, 13, false);
         r.enabled = bool_column(i, 14, true);
+        if (auto mc = spi_datum(i, 15)) r.min_count = DatumGetInt32(*mc);
+        if (auto w = spi_datum(i, 16)) r.within = to_core_interval(*w);
+        if (auto c = spi_datum(i, 17)) r.cooldown = to_core_interval(*c);
+        if (auto q = spi_datum(i, 18)) r.quiet_for = to_core_interval(*q);
         activity_rules.push_back(std::move(r));
     }
 

@@ -17,6 +17,10 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
 // The values of a named list, sorted and unique; lower-cased when lower. Needs SPI.
 std::vector<std::string> load_list(const std::string& list, bool lower);
 
+// Whether a rule table of the installed SQL version has a column (a newer library may run on
+// an older SQL version until ALTER EXTENSION UPDATE).
+bool rule_table_has_column(const char* table, const char* column);
+
 // How rules are named in errors: table "name" (id N).
 std::string rule_label(const char* table, const std::string& name, std::int64_t id);
 

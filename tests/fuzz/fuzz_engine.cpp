@@ -1,7 +1,8 @@
-// Scoring: fuzzed models (points, caps, expiry, decay, max points, stages, ranges) and
-// occurrence histories. Checks: no crash or undefined behaviour, the score stays in the
-// model's range, the details add up to the total, results are deterministic, the next change
-// lies in the future, and occurrences added in any order give the same score.
+// Scoring: fuzzed models (points, caps, expiry, decay, max points, time patterns, quiet rules,
+// stages, ranges) and occurrence histories. Checks: no crash or undefined behaviour, the
+// score stays in the model's range, the details add up to the total, results are
+// deterministic, the next change lies in the future, occurrences added in any order give the
+// same score, and a pruned summary scores like the full one wherever it is marked exact.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -53,6 +54,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         r.expires_after = positive_interval(in);
         if (!r.expires_after) r.half_life = positive_interval(in);
         r.disqualify = in.ConsumeIntegralInRange<int>(0, 9) == 0;
+        if (in.ConsumeBool()) r.min_count = in.ConsumeIntegralInRange<std::int64_t>(1, 6);
+        if (r.min_count) r.within = positive_interval(in);
+        r.cooldown = positive_interval(in);
+        if (in.ConsumeIntegralInRange<int>(0, 4) == 0) {
+            // A gone-quiet rule stands alone (validation rejects the other fields with it).
+            r.quiet_for = positive_interval(in);
+            if (r.quiet_for) {
+                r.once = false;
+                r.max_count.reset();
+                r.max_points.reset();
+                r.expires_after.reset();
+                r.half_life.reset();
+                r.min_count.reset();
+                r.within.reset();
+                r.cooldown.reset();
+            }
+        }
         rules.push_back(r);
     }
     std::vector<StageSpec> stages;
@@ -98,5 +116,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (spec.score_min) FUZZ_CHECK(score.score >= *spec.score_min);
     if (spec.score_max) FUZZ_CHECK(score.score <= *spec.score_max);
     if (score.disqualified) FUZZ_CHECK(e.disqualified);
+
+    // Pruned as stored at as_of: the same engagement at every later time it is exact for.
+    Summary pruned = forward;
+    prune_expired(*model, pruned, as_of);
+    const Timestamp later = as_of + in.ConsumeIntegralInRange<Timestamp>(0, kSpan);
+    for (Timestamp t : {as_of, later}) {
+        if (!pruned.exact_at(t)) continue;
+        EngagementResult full, kept;
+        if (!expect_ok_or_user_error([&] { full = compute_engagement(*model, forward, t, false); })) continue;
+        kept = compute_engagement(*model, pruned, t, false);
+        FUZZ_CHECK(kept.engagement == full.engagement && kept.disqualified == full.disqualified &&
+                   kept.next_change == full.next_change);
+    }
     return 0;
 }

@@ -49,6 +49,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     raw.expires_after = maybe_interval(in);
     raw.half_life = maybe_interval(in);
     raw.activity_type = maybe_string(in, 16);
+    raw.once = in.ConsumeBool();
+    if (in.ConsumeBool()) raw.min_count = in.ConsumeIntegral<std::int64_t>();
+    raw.within = maybe_interval(in);
+    raw.cooldown = maybe_interval(in);
+    raw.quiet_for = maybe_interval(in);
 
     const bool accepted = expect_ok_or_user_error([&] { validate_rule_fields(raw); });
     if (accepted && raw.op) {
@@ -59,6 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const std::size_t n = raw.values ? raw.values->size() : 0;
         if (arity >= 0) FUZZ_CHECK(static_cast<int>(n) == arity || (arity == 0 && n == 0));
     }
+    // An accepted gone-quiet rule has none of the fields it cannot be combined with.
+    if (accepted && raw.quiet_for && raw.table == "activity_rule")
+        FUZZ_CHECK(!raw.once && !raw.max_count && !raw.max_points_text && !raw.expires_after && !raw.half_life &&
+                   !raw.min_count && !raw.cooldown);
+    if (accepted && raw.within) FUZZ_CHECK(raw.min_count.has_value());
     if (accepted && raw.points_text)
         expect_ok_or_user_error([&] { (void)parse_rule_points(raw.rule_label, "points", *raw.points_text); });
 

@@ -41,6 +41,13 @@ struct RowReader {
         });
         return out;
     }
+    // A column a newer release added reads as NULL on an older SQL version.
+    std::optional<Datum> optional_datum(const char* col) const {
+        int n = 0;
+        pg_guard([&] { n = SPI_fnumber(desc, col); });
+        if (n <= 0) return std::nullopt;
+        return datum(col);
+    }
     std::optional<Datum> datum(const char* col) const {
         std::optional<Datum> out;
         pg_guard([&] {
@@ -93,6 +100,11 @@ void validate_rule_row(const std::string& table, const RowReader& row) {
         if (auto mc = row.datum("max_count")) raw.max_count = DatumGetInt32(*mc);
         if (auto e = row.datum("expires_after")) raw.expires_after = to_core_interval(*e);
         if (auto h = row.datum("half_life")) raw.half_life = to_core_interval(*h);
+        if (auto o = row.datum("once")) raw.once = DatumGetBool(*o);
+        if (auto mc = row.optional_datum("min_count")) raw.min_count = DatumGetInt32(*mc);
+        if (auto w = row.optional_datum("within")) raw.within = to_core_interval(*w);
+        if (auto c = row.optional_datum("cooldown")) raw.cooldown = to_core_interval(*c);
+        if (auto q = row.optional_datum("quiet_for")) raw.quiet_for = to_core_interval(*q);
     }
     validate_rule_fields(raw);
     if (!raw.attribute || raw.attribute->empty()) return;
