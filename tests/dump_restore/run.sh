@@ -24,6 +24,12 @@ INSERT INTO leadscore.stage (model, name, min_score) VALUES ('accounts', 'engage
 SELECT leadscore.track('accounts', 'up.events', 'account', 'kind', 'at') AS tracked \gset
 INSERT INTO up.events SELECT 'acct-' || (g % 7), 'visit', now() - (g || ' days')::interval FROM generate_series(1, 40) g;
 INSERT INTO leadscore.list_entry (list, value) VALUES ('free_email_domains', 'my-own-freemail.example');
+-- 0.5.0: grades, a time pattern, a cooldown and a gone-quiet rule.
+INSERT INTO leadscore.grade (model, axis, name, min_value) VALUES ('up', 'fit', 'A', 30), ('up', 'fit', 'B', 0),
+    ('up', 'engagement', '1', 40), ('up', 'engagement', '2', 10);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, min_count, within, cooldown) VALUES
+    ('up', 'opens 2 in a day', 'open', 4, 2, '1 day', '2 days');
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, quiet_for) VALUES ('accounts', 'quiet', 'visit', -3, '20 days');
 SQL
 pg_dump -Fc -f "$work/src.dump" src
 createdb dst
@@ -39,6 +45,8 @@ compare models "SELECT * FROM leadscore.model ORDER BY name"
 compare "activity rules" "SELECT * FROM leadscore.activity_rule ORDER BY id"
 compare "fit rules" "SELECT * FROM leadscore.fit_rule ORDER BY id"
 compare stages "SELECT * FROM leadscore.stage ORDER BY model, name"
+compare grades "SELECT * FROM leadscore.grade ORDER BY model, axis, name"
+compare "grade matrix" "SELECT * FROM leadscore.grade_matrix ORDER BY model, fit_grade, engagement_grade"
 compare "list entries (shipped and user)" "SELECT list, value, shipped FROM leadscore.list_entry ORDER BY 1, 2, 3"
 compare tracking "SELECT model, activities::text, lead_column, type_column, time_column, leads::text, lead_key, state_table
                   FROM leadscore.tracking ORDER BY model"

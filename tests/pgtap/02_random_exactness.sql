@@ -3,7 +3,8 @@
 -- 300 leads, 70 batches of random operations: multi-row inserts of activities of random
 -- types with random times (up to 120 days back and 10 days into the future), updates of
 -- type / time / lead / attribute, deletes, two truncates, activity-rule edits (points,
--- once, max_count, max_points, expires_after, half_life, enabled), fit-rule edits, lead
+-- once, max_count, max_points, expires_after, half_life, min_count / within, cooldown,
+-- quiet_for, enabled), fit-rule edits, lead
 -- inserts / updates / deletes, and refresh(model, t) with increasing t.
 -- After every batch, every stored score / fit_score / engagement_score / disqualified /
 -- stage is compared with a from-scratch recompute as of its scored_at: leadscore.score()
@@ -41,6 +42,12 @@ VALUES ('rx', 'a', 'a', 10,   false, NULL, NULL, NULL,      NULL,      false),
        ('rx', 'q', 'q', 0,    false, NULL, NULL, '20 days', NULL,      true);
 INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, value, points)
 VALUES ('rx', 'f', 'f', 'url', 'like', '{%pricing%}', 15);
+-- Time patterns: the 2nd of 5 days, at most one per 4 days (of 3), and a gone-quiet rule on 'a'.
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, min_count, within, cooldown, max_count)
+VALUES ('rx', 'h', 'h', 6, 2, '5 days', NULL, NULL),
+       ('rx', 'k', 'k', 3, NULL, NULL, '4 days', 3);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, quiet_for)
+VALUES ('rx', 'w', 'a', -7, '12 days');
 INSERT INTO leadscore.list_entry (list, value) VALUES ('rx_competitors', 'rival.io');
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify)
 VALUES ('rx', 'ceo',     'title',     'in',             '{CEO,CTO}',            20, false),
@@ -146,7 +153,7 @@ CREATE TABLE rx.stats (batch int, what text, n bigint);
 CREATE FUNCTION rx.rnd(lo int, hi int) RETURNS int LANGUAGE sql AS $$ SELECT lo + floor(random() * (hi - lo + 1))::int $$;
 CREATE FUNCTION rx.rtime() RETURNS timestamptz LANGUAGE sql AS $$ SELECT now() + (random() * 130 - 120) * interval '1 day' $$;
 CREATE FUNCTION rx.rtype() RETURNS text LANGUAGE sql AS $$
-    SELECT (ARRAY['a', 'b', 'b', 'c', 'd', 'e', 'e', 'f', 'g', 'g', 'x', 'q'])[1 + floor(random() * 12)::int] $$;
+    SELECT (ARRAY['a', 'b', 'b', 'c', 'd', 'e', 'e', 'f', 'g', 'g', 'x', 'q', 'h', 'h', 'k', 'k'])[1 + floor(random() * 16)::int] $$;
 
 DO $$
 DECLARE
@@ -183,8 +190,8 @@ BEGIN
         END IF;
         -- activity-rule edits
         IF random() < 0.3 THEN
-            rule := (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g'])[rx.rnd(1, 7)];
-            CASE rx.rnd(1, 7)
+            rule := (ARRAY['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'k'])[rx.rnd(1, 9)];
+            CASE rx.rnd(1, 10)
             WHEN 1 THEN UPDATE leadscore.activity_rule SET points = round((random() * 30 - 8)::numeric, 2) WHERE model = 'rx' AND name = rule;
             WHEN 2 THEN UPDATE leadscore.activity_rule SET once = NOT once WHERE model = 'rx' AND name = rule;
             WHEN 3 THEN UPDATE leadscore.activity_rule SET max_count = CASE WHEN random() < 0.3 THEN NULL ELSE rx.rnd(1, 5) END WHERE model = 'rx' AND name = rule;
@@ -193,6 +200,15 @@ BEGIN
                                                            half_life = NULL WHERE model = 'rx' AND name = rule;
             WHEN 6 THEN UPDATE leadscore.activity_rule SET half_life = CASE WHEN random() < 0.3 THEN NULL ELSE rx.rnd(1, 20) * interval '1 day' + rx.rnd(0, 23) * interval '1 hour' END,
                                                            expires_after = NULL WHERE model = 'rx' AND name = rule;
+            WHEN 7 THEN
+                k := CASE WHEN random() < 0.3 THEN NULL ELSE rx.rnd(1, 4) END;
+                UPDATE leadscore.activity_rule SET min_count = k,
+                       within = CASE WHEN k IS NULL OR random() < 0.3 THEN NULL ELSE rx.rnd(1, 15) * interval '1 day' + rx.rnd(0, 23) * interval '1 hour' END
+                 WHERE model = 'rx' AND name = rule;
+            WHEN 8 THEN UPDATE leadscore.activity_rule SET cooldown = CASE WHEN random() < 0.3 THEN NULL ELSE rx.rnd(1, 20) * interval '1 day' END
+                 WHERE model = 'rx' AND name = rule;
+            WHEN 9 THEN UPDATE leadscore.activity_rule SET quiet_for = rx.rnd(1, 30) * interval '1 day', points = rx.rnd(-12, 5)
+                 WHERE model = 'rx' AND name = 'w';
             ELSE UPDATE leadscore.activity_rule SET enabled = NOT enabled WHERE model = 'rx' AND name = rule;
             END CASE;
         END IF;
