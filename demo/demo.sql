@@ -69,6 +69,13 @@ INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, 
  ('demo', 'careers page',       'page_view',    'url', 'like', '{/careers%}', -10, true, NULL, NULL, NULL, NULL),
  ('demo', 'unsubscribed',       'unsubscribe',  NULL,  NULL, NULL,         -20, true,  NULL, NULL, NULL, NULL);
 
+-- Patterns over time: a burst of pricing visits (3 in a week, counted once), opens counted
+-- at most once a week, and points taken away when a lead stops visiting for a month.
+INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, value, points, once, min_count, within, cooldown, quiet_for) VALUES
+ ('demo', 'pricing 3x in a week', 'page_view',  'url', '=',  '{/pricing}',  20, true,  3,    '7 days', NULL,     NULL),
+ ('demo', 'weekly reader',        'email_open', NULL,  NULL, NULL,           3, false, NULL, NULL,     '7 days', NULL),
+ ('demo', 'gone quiet',           'page_view',  NULL,  NULL, NULL,         -10, false, NULL, NULL,     NULL,     '30 days');
+
 INSERT INTO leadscore.list_entry (list, value) VALUES ('competitor_domains', 'competitor.example');
 
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
@@ -86,13 +93,19 @@ INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, st
  ('demo', 'MQL',  45, NULL, 20,   false),
  ('demo', 'SQL',  65, 20,   NULL, true);
 
+-- Grades beside the score: fit A/B/C, engagement 1/2/3 (A1 is the best cell).
+INSERT INTO leadscore.grade (model, axis, name, min_value) VALUES
+ ('demo', 'fit', 'A', 20), ('demo', 'fit', 'B', 5), ('demo', 'fit', 'C', -1000),
+ ('demo', 'engagement', '1', 40), ('demo', 'engagement', '2', 15), ('demo', 'engagement', '3', -1000);
+
 -- Attach the model to the CRM's tables: triggers keep every score current from now on.
 SELECT leadscore.track('demo', 'crm.activities', 'lead_id', 'type', 'occurred_at',
                        leads => 'crm.leads', lead_key => 'id') AS leads_scored;
 
 \echo
 \echo '== Top 15 leads'
-SELECT ls.lead_id, l.name, l.title, l.email, ls.score, ls.fit_score AS fit, ls.engagement_score AS engagement, ls.stage
+SELECT ls.lead_id, l.name, l.title, l.email, ls.score, ls.fit_score AS fit, ls.engagement_score AS engagement, ls.stage,
+       ls.fit_grade || ls.engagement_grade AS grade
   FROM leadscore.lead_score ls JOIN crm.leads l ON l.id = ls.lead_id::int
  WHERE ls.model = 'demo'
  ORDER BY ls.score DESC, ls.lead_id::int
@@ -100,6 +113,13 @@ SELECT ls.lead_id, l.name, l.title, l.email, ls.score, ls.fit_score AS fit, ls.e
 
 \echo '== Funnel'
 SELECT stage, leads FROM leadscore.funnel WHERE model = 'demo' ORDER BY position NULLS LAST, stage;
+
+\echo '== Grades: leads per fit grade (rows) and engagement grade (columns)'
+SELECT fit_grade,
+       sum(leads) FILTER (WHERE engagement_grade = '1') AS "1",
+       sum(leads) FILTER (WHERE engagement_grade = '2') AS "2",
+       sum(leads) FILTER (WHERE engagement_grade = '3') AS "3"
+  FROM leadscore.grade_matrix WHERE model = 'demo' GROUP BY fit_grade ORDER BY fit_grade;
 
 -- A new demo request arrives: the score and stage change in the same transaction.
 \echo '== Lead 7 requests a demo'

@@ -1,4 +1,4 @@
--- leadscore demo model "demo" for the CRM of demo/generate.sql: every rule kind, four stages,
+-- leadscore demo model "demo" for the CRM of demo/generate.sql: every rule kind, four stages, grades,
 -- tracked on crm.activity and crm.lead.  psql -X -f demo/model.sql
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -31,6 +31,16 @@ VALUES
  ('demo', 'hard bounce',        'bounce',        NULL,  NULL,   NULL,            -10, true,  NULL, NULL, NULL,       NULL,      false),
  ('demo', 'unsubscribed',       'unsubscribe',   NULL,  NULL,   NULL,            -15, true,  NULL, NULL, NULL,       NULL,      false);
 
+-- Time patterns: a burst of pricing visits, webinars more than once, sales contacts at most once
+-- a month, and points taken away when a lead stops visiting (refresh() applies it when due).
+INSERT INTO leadscore.activity_rule
+    (model, name, activity_type, attribute, op, value, points, once, expires_after, min_count, within, cooldown, quiet_for)
+VALUES
+ ('demo', 'pricing 3x in a week', 'page_view',     'url', '=',  '{/pricing}', 10, true,  '90 days', 3,    '7 days', NULL,      NULL),
+ ('demo', 'repeat webinar',       'webinar',       NULL,  NULL, NULL,          5, true,  NULL,      2,    NULL,     NULL,      NULL),
+ ('demo', 'sales call, monthly',  'contact_sales', NULL,  NULL, NULL,          5, false, '180 days', NULL, NULL,     '30 days', NULL),
+ ('demo', 'gone quiet',           'page_view',     NULL,  NULL, NULL,         -8, false, NULL,      NULL, NULL,     NULL,      '60 days');
+
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqualify) VALUES
  ('demo', 'C-level',           'title',           'in',             '{CEO,CTO,CFO}',             15, false),
  ('demo', 'VP or head',        'title',           '~*',             ARRAY['^(vp|head)\y'],             12, false),
@@ -49,6 +59,11 @@ INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, st
  ('demo', 'Lead',       25, NULL, NULL, false),
  ('demo', 'MQL',        50, NULL, 20,   false),
  ('demo', 'SQL',        70, 15,   NULL, true);
+
+-- Grades beside the score (A1 .. C3): fit A/B/C, engagement 1/2/3.
+INSERT INTO leadscore.grade (model, axis, name, min_value) VALUES
+ ('demo', 'fit', 'A', 20), ('demo', 'fit', 'B', 8), ('demo', 'fit', 'C', -1000),
+ ('demo', 'engagement', '1', 30), ('demo', 'engagement', '2', 12), ('demo', 'engagement', '3', -1000);
 
 SELECT leadscore.track('demo', 'crm.activity', 'lead_id', 'type', 'occurred_at',
                        leads => 'crm.lead', lead_key => 'id') AS leads_scored;

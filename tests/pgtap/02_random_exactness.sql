@@ -5,7 +5,7 @@
 -- type / time / lead / attribute, deletes, two truncates, activity-rule edits (points,
 -- once, max_count, max_points, expires_after, half_life, min_count / within, cooldown,
 -- quiet_for, enabled), fit-rule edits, lead
--- inserts / updates / deletes, and refresh(model, t) with increasing t.
+-- inserts / updates / deletes, and refresh(model, t) at random increasing times.
 -- After every batch, every stored score / fit_score / engagement_score / disqualified /
 -- stage is compared with a from-scratch recompute as of its scored_at: leadscore.score()
 -- for the score, leadscore.explain() sums per family for fit and engagement, the stage
@@ -263,9 +263,10 @@ BEGIN
         IF random() < 0.05 THEN
             UPDATE leadscore.stage SET min_score = rx.rnd(20, 50) WHERE model = 'rx' AND name = 'mid';
         END IF;
-        -- refresh with increasing t
+        -- refresh at random later times: mostly hours apart, sometimes weeks (gone-quiet rules come due)
         IF i % 4 = 0 THEN
-            t := t + rx.rnd(1, 72) * interval '1 hour';
+            t := t + CASE WHEN random() < 0.25 THEN rx.rnd(1, 20) * interval '1 day' + rx.rnd(0, 86399) * interval '1 second'
+                          ELSE rx.rnd(1, 72) * interval '1 hour' END;
             PERFORM rx.refresh_at(i, t);
             PERFORM leadscore.refresh('rx2', t);
         END IF;
