@@ -22,7 +22,7 @@ fail=0
 check() { if eval "$2"; then echo "report: $1"; else echo "report: FAILED: $1"; fail=1; fi; }
 html="$work/report.html"
 check "self-contained (no external resource)" "! grep -Eq '(src|href)=\"(https?:)?//' '$html'"
-for id in funnel histogram deciles entries; do
+for id in funnel grades histogram deciles entries; do
     check "chart $id present" "grep -q '<svg id=\"$id\"' '$html'"
 done
 check "top leads listed" "[ \$(grep -o '<tr><td>' '$html' | wc -l) -ge 10 ]"
@@ -41,8 +41,8 @@ flags=(--headless --no-sandbox --disable-gpu --disable-background-networking --d
 timeout 120 "$chromium_bin" "${flags[@]}" --dump-dom "file://$html" >"$work/dom.html" 2>"$work/chromium.log" || {
     echo "report: FAILED: chromium could not render the page"; tail -20 "$work/chromium.log"; exit 1; }
 perl -0777 -ne 'print $1 if /<pre id="render-check"[^>]*>(.*?)<\/pre>/s' "$work/dom.html" >"$work/render" || true
-echo "report: rendered charts:"; sed 's/^/  /' "$work/render"
-for id in funnel histogram deciles entries; do
+echo "report: rendered charts:"; sed 's/^/  /' "$work/render"; echo
+for id in funnel grades histogram deciles entries; do
     check "chart $id drawn with bars" \
         "awk -v id=$id '\$1 == id { split(\$2, s, \"x\"); split(\$3, b, \"=\"); ok = (s[1] > 100 && s[2] > 50 && b[2] > 0) } END { exit ok ? 0 : 1 }' '$work/render'"
 done

@@ -1,6 +1,6 @@
 // leadscore-report: writes one self-contained HTML file (inline SVG and CSS, no network) with
-// a model's funnel, score histogram, conversion by score decile, stage entries over time and
-// the top leads with their explanations.
+// a model's funnel, grade matrix (heat map), score histogram, conversion by score decile, stage
+// entries over time and the top leads with their explanations.
 //
 //   leadscore-report [CONNINFO] --model NAME [--outcomes TABLE_OR_QUERY] [--as-of TIMESTAMP]
 //                    [-o FILE]
@@ -175,6 +175,79 @@ std::string vertical_bars(const std::string& id, const std::vector<Bar>& bars, c
     return svg.str();
 }
 
+// Characters (UTF-8 code points) in s.
+std::size_t length(const std::string& s) {
+    return static_cast<std::size_t>(
+        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// At most max_chars characters (UTF-8 code points) of s, with an ellipsis when cut.
+std::string shorten(const std::string& s, std::size_t max_chars) {
+    std::size_t chars = 0;
+    for (std::size_t i = 0; i < s.size(); i++) {
+        if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;  // UTF-8 continuation byte
+        if (++chars > max_chars) return s.substr(0, i) + "…";
+    }
+    return s;
+}
+
+struct Matrix {
+    std::vector<std::string> rows, columns;  // labels, in drawing order
+    std::vector<std::vector<double>> values;  // values[row][column]
+};
+
+// A heat map: one cell per row and column, darker with a higher value, the value written in it.
+std::string heat_map(const std::string& id, const Matrix& m, const std::string& row_axis,
+                     const std::string& column_axis) {
+    const int width = 760, left = 160, top = 52, cell_h = 40;
+    const std::size_t label_chars = 12;
+    const int cell_w = m.columns.empty() ? 0 : std::min(120, (width - left - 10) / static_cast<int>(m.columns.size()));
+    const int height = top + static_cast<int>(m.rows.size()) * cell_h + 10;
+    double max = 0;
+    for (const auto& row : m.values)
+        for (double v : row) max = std::max(max, v);
+    std::ostringstream svg;
+    svg << "<svg id=\"" << id << "\" class=\"chart\" width=\"" << width << "\" height=\"" << height
+        << "\" viewBox=\"0 0 " << width << ' ' << height << "\" role=\"img\">";
+    const int grid_w = cell_w * static_cast<int>(m.columns.size());
+    const int grid_h = cell_h * static_cast<int>(m.rows.size());
+    svg << "<text x=\"" << left + grid_w / 2 << "\" y=\"16\" text-anchor=\"middle\">" << esc(column_axis) << "</text>";
+    // The row axis label just left of the longest row label (about 8 px a character).
+    std::size_t longest = 0;
+    for (const std::string& r : m.rows) longest = std::max(longest, std::min(length(r), label_chars + 1));
+    const int axis_x = std::max(18, left - 22 - 8 * static_cast<int>(longest));
+    svg << "<text x=\"" << axis_x << "\" y=\"" << top + grid_h / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 "
+        << axis_x << ' ' << top + grid_h / 2 << ")\">" << esc(row_axis) << "</text>";
+    // Column labels as long as a cell is wide (about 8 px a character), row labels up to label_chars.
+    const std::size_t column_chars = std::min(label_chars, static_cast<std::size_t>(std::max(3, cell_w / 8 - 2)));
+    for (std::size_t c = 0; c < m.columns.size(); c++)
+        svg << "<text x=\"" << left + cell_w * static_cast<int>(c) + cell_w / 2 << "\" y=\"" << top - 10
+            << "\" text-anchor=\"middle\"><title>" << esc(m.columns[c]) << "</title>"
+            << esc(shorten(m.columns[c], column_chars)) << "</text>";
+    for (std::size_t r = 0; r < m.rows.size(); r++) {
+        const int y = top + cell_h * static_cast<int>(r);
+        svg << "<text x=\"" << left - 8 << "\" y=\"" << y + cell_h / 2 + 5 << "\" text-anchor=\"end\"><title>"
+            << esc(m.rows[r]) << "</title>" << esc(shorten(m.rows[r], label_chars)) << "</text>";
+        for (std::size_t c = 0; c < m.columns.size(); c++) {
+            const double v = m.values[r][c];
+            const double t = max > 0 ? v / max : 0;  // 0: lightest, 1: darkest
+            // From #eef3fb (empty) to #1f4e9c (the fullest cell).
+            const auto mix = [t](int from, int to) { return static_cast<int>(from + (to - from) * t + 0.5); };
+            char fill[8];
+            std::snprintf(fill, sizeof fill, "#%02x%02x%02x", mix(0xee, 0x1f), mix(0xf3, 0x4e), mix(0xfb, 0x9c));
+            const int x = left + cell_w * static_cast<int>(c);
+            svg << "<g><title>" << esc(row_axis) << ' ' << esc(m.rows[r]) << ", " << esc(column_axis) << ' '
+                << esc(m.columns[c]) << ": " << fmt(v) << "</title><rect class=\"bar\" x=\"" << x << "\" y=\"" << y
+                << "\" width=\"" << cell_w << "\" height=\"" << cell_h << "\" fill=\"" << fill
+                << "\" stroke=\"#fff\" stroke-width=\"2\"/><text x=\"" << x + cell_w / 2 << "\" y=\""
+                << y + cell_h / 2 + 5 << "\" text-anchor=\"middle\"" << (t > 0.5 ? " class=\"on-dark\"" : "") << ">"
+                << fmt(v) << "</text></g>";
+        }
+    }
+    svg << "</svg>";
+    return svg.str();
+}
+
 std::string html_report(Database& db, const Options& o) {
     const auto model = std::optional<std::string>(o.model);
     if (db.query("SELECT 1 FROM leadscore.model WHERE name = $1", {model}).empty())
@@ -193,6 +266,40 @@ std::string html_report(Database& db, const Options& o) {
         funnel.push_back(Bar{*r[0], num(r[1]), *r[1] + " leads"});
     body << "<h2>Funnel</h2><p>Leads per stage now (top of the list: furthest down the funnel).</p>"
          << horizontal_bars("funnel", funnel, "#3b7dd8");
+
+    // Grades: fit grades down, engagement grades across, best first; NULL (below the lowest grade, or an
+    // axis without grades) last.
+    body << "<h2>Grades</h2>";
+    if (db.query("SELECT to_regclass('leadscore.grade_matrix')")[0][0]) {
+        const Rows cells = db.query(
+            "SELECT m.fit_grade, m.engagement_grade, m.leads, "
+            "dense_rank() OVER (ORDER BY f.min_value DESC NULLS LAST, m.fit_grade NULLS LAST), "
+            "dense_rank() OVER (ORDER BY e.min_value DESC NULLS LAST, m.engagement_grade NULLS LAST) "
+            "FROM leadscore.grade_matrix m "
+            "LEFT JOIN leadscore.grade f ON f.model = m.model AND f.axis = 'fit' AND f.name = m.fit_grade "
+            "LEFT JOIN leadscore.grade e ON e.model = m.model AND e.axis = 'engagement' AND e.name = m.engagement_grade "
+            "WHERE m.model = $1", {model});
+        if (cells.empty() || (cells.size() == 1 && !cells[0][0] && !cells[0][1])) {
+            body << "<p>No grades defined for this model (leadscore.grade).</p>";
+        } else {
+            Matrix grades;
+            for (const Row& r : cells) {
+                const auto row = static_cast<std::size_t>(num(r[3])) - 1, column = static_cast<std::size_t>(num(r[4])) - 1;
+                if (grades.rows.size() <= row) grades.rows.resize(row + 1);
+                if (grades.columns.size() <= column) grades.columns.resize(column + 1);
+                grades.rows[row] = r[0] ? *r[0] : "(none)";
+                grades.columns[column] = r[1] ? *r[1] : "(none)";
+            }
+            // Cells the view leaves out (only possible in the "(none)" row or column) hold no leads.
+            grades.values.assign(grades.rows.size(), std::vector<double>(grades.columns.size(), 0));
+            for (const Row& r : cells)
+                grades.values[static_cast<std::size_t>(num(r[3])) - 1][static_cast<std::size_t>(num(r[4])) - 1] = num(r[2]);
+            body << "<p>Leads per fit grade (rows) and engagement grade (columns), best first; darker: more leads.</p>"
+                 << heat_map("grades", grades, "fit grade", "engagement grade");
+        }
+    } else {
+        body << "<p>Grades need leadscore 0.5.0 or later.</p>";
+    }
 
     std::vector<Bar> hist;
     for (const Row& r : db.query("SELECT bucket, score_from, score_to, leads FROM leadscore.score_histogram "
@@ -246,7 +353,8 @@ std::string html_report(Database& db, const Options& o) {
          << "</title><style>"
             "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:820px;color:#222}"
             "h1{font-size:24px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}"
-            "svg text{font-size:13px;fill:#333}svg text.small{font-size:11px}.meta{color:#666}"
+            "svg text{font-size:13px;fill:#333}svg text.small{font-size:11px}svg text.on-dark{fill:#fff}"
+            ".meta{color:#666}"
             "table{border-collapse:collapse;width:100%;font-size:13px}td,th{border-bottom:1px solid #eee;"
             "padding:4px 6px;text-align:left}"
             "</style></head><body><h1>leadscore report: " << esc(model) << "</h1>"
