@@ -117,7 +117,10 @@ bool apply_deltas(Summary& summary, OccurrenceSpan added, OccurrenceSpan removed
     if (!summary.exact_at(as_of)) return false;
     for (const Occurrence& o : removed)
         if (!summary.remove(o.rule_id, o.time)) return false;
-    for (const Occurrence& o : added) summary.add(o.rule_id, o.time);
+    for (const Occurrence& o : added) {
+        if (summary.settled_at(o.rule_id, o.time)) return false;
+        summary.add(o.rule_id, o.time);
+    }
     return true;
 }
 

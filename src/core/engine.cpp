@@ -46,27 +46,48 @@ void score_quiet_rule(const ActivityRuleSpec& rule, const std::vector<Timestamp>
 }
 }  // namespace
 
-std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times) {
-    std::vector<Timestamp> out;
-    out.reserve(times.size());
-    std::size_t window_start = 0;
+namespace {
+
+// Appends to `counted` the occurrences of a pattern rule's entry that count from
+// decided_until on; `counted` already holds the settled ones (the last may start a cooldown).
+void decide_pattern(const ActivityRuleSpec& rule, const RuleOccurrences& r, std::vector<Timestamp>& counted) {
+    const std::vector<Timestamp>& times = r.times;
     std::optional<Timestamp> last_counted;
+    if (!counted.empty()) last_counted = counted.back();
     const std::optional<Interval> back = rule.within ? std::optional<Interval>(negated(*rule.within)) : std::nullopt;
-    for (std::size_t i = 0; i < times.size(); i++) {
+    std::size_t i = static_cast<std::size_t>(
+        std::lower_bound(times.begin(), times.end(), r.decided_until) - times.begin());
+    std::size_t window_start = 0;
+    for (; i < times.size(); i++) {
         const Timestamp t = times[i];
         if (rule.min_count) {
-            // Occurrences before t - within have left the window ending at t.
+            std::int64_t rank;
             if (back) {
+                // Occurrences before t - within have left the window ending at t; a settled
+                // entry keeps every occurrence from decided_until - within on, so none is missing.
                 const Timestamp from = add_interval(t, *back);
                 while (times[window_start] < from) window_start++;
+                rank = static_cast<std::int64_t>(i - window_start + 1);
+            } else {
+                rank = r.earlier + static_cast<std::int64_t>(i + 1);
             }
             // Equal times are ranked in order: of two at once, the second is the second.
-            if (static_cast<std::int64_t>(i - window_start + 1) < *rule.min_count) continue;
+            if (rank < *rule.min_count) continue;
         }
         if (rule.cooldown && last_counted && t < add_interval(*last_counted, *rule.cooldown)) continue;
-        out.push_back(t);
+        counted.push_back(t);
         last_counted = t;
     }
+}
+
+}  // namespace
+
+std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times) {
+    RuleOccurrences r;
+    r.times = times;
+    std::vector<Timestamp> out;
+    out.reserve(times.size());
+    decide_pattern(rule, r, out);
     return out;
 }
 
@@ -157,8 +178,7 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
             const std::size_t upto = std::upper_bound(times.begin(), times.end(), watermark) - times.begin();
             return upto > 1 ? upto - 1 : 0;
         }
-        // Windows and cooldowns are judged from earlier occurrences, which a backdated activity
-        // can change: such rules keep their history.
+        // Pattern rules are settled below instead.
         if (rule->has_time_pattern()) return 0;
         // Expired by the watermark (hence at every later time), as compute_engagement judges it.
         auto kept = times.begin();
@@ -174,9 +194,59 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         }
         return static_cast<std::size_t>(kept - times.begin());
     });
+    bool settled = false;
+    for (const std::int64_t id : summary.rule_ids()) {
+        const ActivityRuleSpec* rule = model.activity_rule(id);
+        if (!rule || !rule->has_time_pattern()) continue;
+        settled |= summary.settle(id, [&](RuleOccurrences& r) { return settle_pattern(*rule, r, watermark); });
+    }
     // A summary pruned before keeps up with the watermark even when nothing new goes: the
     // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's.
-    if (dropped || summary.exact_from() != kTimestampMin) summary.mark_exact_from(watermark);
+    if (dropped || settled || summary.exact_from() != kTimestampMin) summary.mark_exact_from(watermark);
+}
+
+bool settle_pattern(const ActivityRuleSpec& rule, RuleOccurrences& r, Timestamp until) {
+    if (until <= r.decided_until) return false;
+    // Decide up to `until` from the current state, then keep what can still matter after it.
+    std::vector<Timestamp> counted = r.decided;
+    RuleOccurrences upto = r;
+    upto.times.erase(std::lower_bound(upto.times.begin(), upto.times.end(), until), upto.times.end());
+    decide_pattern(rule, upto, counted);
+    const std::optional<Timestamp> last_counted =
+        counted.empty() ? std::nullopt : std::optional<Timestamp>(counted.back());
+    std::int64_t count = r.decided_count;
+    auto kept = counted.begin();
+    if (rule.expires_after) {
+        kept = std::partition_point(counted.begin(), counted.end(),
+                                    [&](Timestamp t) { return add_interval(t, *rule.expires_after) <= until; });
+    }
+    if (auto cap = rule.occurrence_cap()) {
+        if (counted.end() - kept > *cap) kept = counted.end() - *cap;
+    }
+    const bool only_a_count = !rule.expires_after && !rule.half_life && !rule.occurrence_cap();
+    if (only_a_count) {
+        // Points per occurrence, no time dependence: settled occurrences matter as a count.
+        count += static_cast<std::int64_t>(counted.size());
+        kept = counted.end();
+    }
+    std::vector<Timestamp> decided(kept, counted.end());
+    // The last counted one starts a cooldown that may reach past `until`.
+    if (rule.cooldown && last_counted && add_interval(*last_counted, *rule.cooldown) > until &&
+        (decided.empty() || decided.back() != *last_counted)) {
+        decided.push_back(*last_counted);
+        if (only_a_count) count--;
+    }
+    // A later occurrence's window reaches back to until - within; "ever" needs only a count.
+    const Timestamp context_from = rule.within ? add_interval(until, negated(*rule.within)) : until;
+    const auto first_kept = std::lower_bound(r.times.begin(), r.times.end(), context_from);
+    const std::int64_t dropped = static_cast<std::int64_t>(first_kept - r.times.begin());
+    const bool changed = dropped > 0 || decided != r.decided || count != r.decided_count || !r.has_decisions();
+    r.times.erase(r.times.begin(), first_kept);
+    r.earlier += dropped;
+    r.decided = std::move(decided);
+    r.decided_count = count;
+    r.decided_until = until;
+    return changed;
 }
 
 EngagementResult compute_engagement(const Model& model, const Summary& summary, Timestamp as_of,
@@ -193,7 +263,12 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
         // Counting depends only on earlier occurrences, so the counted ones stay counted as
         // as_of moves on: the rest of the rule treats them as its occurrences.
         std::vector<Timestamp> pattern_times;
-        if (rule->has_time_pattern()) pattern_times = counting_occurrences(*rule, r.times);
+        std::int64_t settled_count = 0;
+        if (rule->has_time_pattern()) {
+            pattern_times = r.decided;
+            decide_pattern(*rule, r, pattern_times);
+            settled_count = r.decided_count;
+        }
         const std::vector<Timestamp>& times = rule->has_time_pattern() ? pattern_times : r.times;
         // Occurrences at or before as_of: those with index < end.
         auto end = std::upper_bound(times.begin(), times.end(), as_of);
@@ -205,12 +280,13 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
                 return add_interval(t, *rule->expires_after) <= as_of;
             });
         }
-        std::int64_t available = end - begin;
+        // Settled occurrences kept only as a count: the rule has no expiry, decay or cap.
+        std::int64_t available = (end - begin) + settled_count;
         std::int64_t counted = available;
         if (auto cap = rule->occurrence_cap()) counted = std::min<std::int64_t>(counted, *cap);
         if (counted == 0) continue;
-        // The most recent `counted` occurrences: [end - counted, end).
-        auto first_counted = end - counted;
+        // The most recent `counted` occurrences: [end - counted, end) (settled ones aside).
+        auto first_counted = end - std::min<std::int64_t>(counted, end - begin);
         WideSum rule_sum = 0;
         bool decaying = false;
         if (rule->half_life) {

@@ -77,6 +77,11 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
 // none is earlier than the previous counted one plus the cooldown.
 std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const std::vector<Timestamp>& times);
 
+// Settles a time-pattern rule's counting before `until` (see RuleOccurrences): decides which
+// occurrences before it count, keeps those that can still matter and the occurrences a later
+// window or cooldown needs, and drops the rest. True when the entry changed.
+bool settle_pattern(const ActivityRuleSpec& rule, RuleOccurrences& r, Timestamp until);
+
 // Stored summaries drop, as of a watermark at least a day (up to eight) before the scoring
 // time, what can never count again, so rows stay small as history grows. The watermark moves
 // in whole weeks: a rescore finds an unchanged lead's stored summary equal to its rebuilt one.

@@ -1,6 +1,7 @@
 #include "summary.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace leadscore {
 
@@ -9,6 +10,8 @@ namespace {
 constexpr unsigned char kSummaryVersion = 1;
 // Version 2 adds the time from which the summary is exact (some expired occurrences dropped).
 constexpr unsigned char kSummaryVersionMarked = 2;
+// Version 3 adds, per rule, the settled counting of a time-pattern rule.
+constexpr unsigned char kSummaryVersionSettled = 3;
 
 void put_varint(std::string& out, std::uint64_t v) {
     while (v >= 0x80) {
@@ -81,6 +84,11 @@ void Summary::add(std::int64_t rule_id, Timestamp t) {
     v.push_back(t);
 }
 
+bool Summary::settled_at(std::int64_t rule_id, Timestamp t) const {
+    auto it = find(rule_id);
+    return it != rules_.end() && it->rule_id == rule_id && t < it->decided_until;
+}
+
 void Summary::normalize() const {
     if (sorted_) return;
     for (auto& r : rules_) std::sort(r.times.begin(), r.times.end());
@@ -97,12 +105,14 @@ bool Summary::remove(std::int64_t rule_id, Timestamp t) {
     auto pos = std::lower_bound(v.begin(), v.end(), t);
     if (pos == v.end() || *pos != t) return false;
     v.erase(pos);
-    if (v.empty()) rules_.erase(it);
+    if (it->empty()) rules_.erase(it);
     return true;
 }
 
 void Summary::merge(const Summary& other) {
     for (const auto& r : other.rules_) {
+        // Only summaries built from raw rows are merged (aggregate states): never settled ones.
+        if (r.has_decisions()) throw std::logic_error("leadscore: merging a settled summary");
         if (r.times.empty()) continue;
         auto& v = entry(r.rule_id).times;
         v.insert(v.end(), r.times.begin(), r.times.end());
@@ -115,7 +125,7 @@ void Summary::mark_exact_from(Timestamp t) { exact_from_ = std::max(exact_from_,
 
 std::size_t Summary::occurrence_count() const {
     std::size_t n = 0;
-    for (const auto& r : rules_) n += r.times.size();
+    for (const auto& r : rules_) n += r.times.size() + r.decided.size();
     return n;
 }
 
@@ -132,12 +142,46 @@ std::vector<std::int64_t> Summary::rule_ids() const {
     return ids;
 }
 
+namespace {
+
+// First value zigzag-encoded absolute, then non-negative deltas.
+void put_times(std::string& out, const std::vector<Timestamp>& v) {
+    Timestamp prev = 0;
+    for (std::size_t i = 0; i < v.size(); i++) {
+        if (i == 0)
+            put_varint(out, zigzag(v[0]));
+        else
+            put_varint(out, static_cast<std::uint64_t>(v[i]) - static_cast<std::uint64_t>(prev));
+        prev = v[i];
+    }
+}
+
+void read_times(Reader& r, std::uint64_t n, std::vector<Timestamp>& v) {
+    v.reserve(n);
+    if (n == 0) return;
+    Timestamp prev = unzigzag(r.varint());
+    v.push_back(prev);
+    for (std::uint64_t i = 1; i < n; i++) {
+        std::uint64_t delta = r.varint();
+        std::uint64_t next = static_cast<std::uint64_t>(prev) + delta;
+        if (static_cast<Timestamp>(next) < prev) Reader::corrupt();
+        prev = static_cast<Timestamp>(next);
+        v.push_back(prev);
+    }
+}
+
+}  // namespace
+
 std::string Summary::serialize() const {
     normalize();
     std::string out;
     // Typically 2-5 bytes per occurrence: one allocation.
     out.reserve(16 + 4 * rules_.size() + 5 * occurrence_count());
-    if (exact_from_ == kTimestampMin) {
+    const bool settled = std::any_of(rules_.begin(), rules_.end(), [](const RuleOccurrences& r) { return r.has_decisions(); });
+    if (settled) {
+        out.push_back(static_cast<char>(kSummaryVersionSettled));
+        put_varint(out, zigzag(exact_from_));
+    } else if (exact_from_ == kTimestampMin) {
         out.push_back(static_cast<char>(kSummaryVersion));
     } else {
         out.push_back(static_cast<char>(kSummaryVersionMarked));
@@ -145,18 +189,17 @@ std::string Summary::serialize() const {
     }
     put_varint(out, rules_.size());
     for (const auto& r : rules_) {
-        const auto& v = r.times;
         put_varint(out, zigzag(r.rule_id));
-        put_varint(out, v.size());
-        Timestamp prev = 0;
-        for (std::size_t i = 0; i < v.size(); i++) {
-            // First value zigzag-encoded absolute, then non-negative deltas.
-            if (i == 0)
-                put_varint(out, zigzag(v[0]));
-            else
-                put_varint(out, static_cast<std::uint64_t>(v[i]) - static_cast<std::uint64_t>(prev));
-            prev = v[i];
-        }
+        put_varint(out, r.times.size());
+        put_times(out, r.times);
+        if (!settled) continue;
+        put_varint(out, r.has_decisions() ? 1 : 0);
+        if (!r.has_decisions()) continue;
+        put_varint(out, zigzag(r.decided_until));
+        put_varint(out, static_cast<std::uint64_t>(r.earlier));
+        put_varint(out, static_cast<std::uint64_t>(r.decided_count));
+        put_varint(out, r.decided.size());
+        put_times(out, r.decided);
     }
     return out;
 }
@@ -166,9 +209,10 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
     if (len == 0) return s;
     Reader r(data, len);
     const unsigned char version = r.byte();
-    if (version != kSummaryVersion && version != kSummaryVersionMarked)
+    if (version != kSummaryVersion && version != kSummaryVersionMarked && version != kSummaryVersionSettled)
         throw UserError(sqlstate::kDataCorrupted, "leadscore summary has an unknown format version");
-    if (version == kSummaryVersionMarked) {
+    const bool settled = version == kSummaryVersionSettled;
+    if (version != kSummaryVersion) {
         s.exact_from_ = unzigzag(r.varint());
         if (s.exact_from_ == kTimestampMin) Reader::corrupt();
     }
@@ -181,20 +225,21 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
         if (k > 0 && id <= last_id) Reader::corrupt();
         last_id = id;
         std::uint64_t n = r.varint();
-        if (n == 0 || n > len) Reader::corrupt();
+        if ((n == 0 && !settled) || n > len) Reader::corrupt();
         s.rules_.emplace_back();
-        s.rules_.back().rule_id = id;
-        std::vector<Timestamp>& v = s.rules_.back().times;
-        v.reserve(n);
-        Timestamp prev = unzigzag(r.varint());
-        v.push_back(prev);
-        for (std::uint64_t i = 1; i < n; i++) {
-            std::uint64_t delta = r.varint();
-            std::uint64_t next = static_cast<std::uint64_t>(prev) + delta;
-            if (static_cast<Timestamp>(next) < prev) Reader::corrupt();
-            prev = static_cast<Timestamp>(next);
-            v.push_back(prev);
+        RuleOccurrences& entry = s.rules_.back();
+        entry.rule_id = id;
+        read_times(r, n, entry.times);
+        if (settled && r.varint() != 0) {
+            entry.decided_until = unzigzag(r.varint());
+            entry.earlier = static_cast<std::int64_t>(r.varint());
+            entry.decided_count = static_cast<std::int64_t>(r.varint());
+            const std::uint64_t nd = r.varint();
+            if (nd > len || entry.decided_until == kTimestampMin || entry.earlier < 0 || entry.decided_count < 0)
+                Reader::corrupt();
+            read_times(r, nd, entry.decided);
         }
+        if (entry.empty()) Reader::corrupt();
     }
     if (!r.done()) Reader::corrupt();
     return s;
@@ -205,7 +250,10 @@ bool Summary::operator==(const Summary& o) const {
     o.normalize();
     if (rules_.size() != o.rules_.size()) return false;
     for (std::size_t i = 0; i < rules_.size(); i++)
-        if (rules_[i].rule_id != o.rules_[i].rule_id || rules_[i].times != o.rules_[i].times) return false;
+        if (rules_[i].rule_id != o.rules_[i].rule_id || rules_[i].times != o.rules_[i].times ||
+            rules_[i].decided_until != o.rules_[i].decided_until || rules_[i].decided != o.rules_[i].decided ||
+            rules_[i].decided_count != o.rules_[i].decided_count || rules_[i].earlier != o.rules_[i].earlier)
+            return false;
     return true;
 }
 

@@ -15,6 +15,18 @@ namespace leadscore {
 struct RuleOccurrences {
     std::int64_t rule_id = 0;
     std::vector<Timestamp> times;  // sorted once the summary is read
+
+    // A time-pattern rule's entry, once pruned: whether each occurrence before decided_until
+    // counts is settled. `decided` holds the counted ones that can still matter (by time),
+    // decided_count those that only add to a count, and `times` keeps only the occurrences a
+    // later one's window needs (earlier: how many older ones were dropped, for "ever").
+    Timestamp decided_until = kTimestampMin;
+    std::vector<Timestamp> decided;
+    std::int64_t decided_count = 0;
+    std::int64_t earlier = 0;
+
+    bool has_decisions() const { return decided_until != kTimestampMin; }
+    bool empty() const { return times.empty() && !has_decisions(); }
 };
 
 // The occurrences of a model's activity rules for one lead (or one aggregate group):
@@ -24,6 +36,9 @@ struct RuleOccurrences {
 class Summary {
 public:
     void add(std::int64_t rule_id, Timestamp t);
+    // Whether an occurrence at t would land where a pattern rule's counting is settled: it can
+    // change what counts after it, so the caller rebuilds from raw rows instead of adding it.
+    bool settled_at(std::int64_t rule_id, Timestamp t) const;
     // Removes one occurrence; false when it is not there, or when occurrences were dropped
     // (marked exact from some time): the caller rebuilds from raw rows.
     bool remove(std::int64_t rule_id, Timestamp t);
@@ -57,12 +72,23 @@ public:
                 dropped = true;
                 r.times.erase(r.times.begin(), r.times.begin() + static_cast<std::ptrdiff_t>(n));
             }
-            if (r.times.empty()) continue;
+            if (r.empty()) continue;
             if (out != i) rules_[out] = std::move(r);
             out++;
         }
         rules_.resize(out);
         return dropped;
+    }
+    // Settles a pattern rule's counting before `until` (see RuleOccurrences); `settle` gets
+    // the rule's entry and changes it in place; true when it changed anything.
+    template <class F>
+    bool settle(std::int64_t rule_id, F&& settle_entry) {
+        normalize();
+        auto it = find(rule_id);
+        if (it == rules_.end() || it->rule_id != rule_id) return false;
+        const bool changed = settle_entry(*it);
+        if (it->empty()) rules_.erase(it);
+        return changed;
     }
     // Occurrences that can no longer count from `t` on may have been dropped: results are
     // exact only as of `t` or later (the mark only moves forward).
@@ -70,8 +96,9 @@ public:
     Timestamp exact_from() const { return exact_from_; }
     bool exact_at(Timestamp as_of) const { return as_of >= exact_from_; }
 
-    // Compact binary form: version byte (2 when marked: then the exact-from time), then per
-    // rule its id and delta-encoded times.
+    // Compact binary form: version byte (2 when marked: then the exact-from time; 3 when also
+    // a pattern rule is settled), then per rule its id and delta-encoded times (version 3: then
+    // a flag and, when set, decided_until, earlier, decided_count and the decided times).
     std::string serialize() const;
     // Throws UserError (data corrupted) on malformed input.
     static Summary deserialize(const unsigned char* data, std::size_t len);
