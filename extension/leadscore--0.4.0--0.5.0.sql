@@ -75,3 +75,117 @@ COMMENT ON COLUMN leadscore.grade_matrix.leads IS 'Number of leads currently in 
 
 GRANT SELECT ON leadscore.grade, leadscore.grade_matrix TO leadscore_reader;
 GRANT INSERT, UPDATE, DELETE ON leadscore.grade TO leadscore_admin;
+
+-- Scoring on logical-replication subscribers: row triggers enabled REPLICA.
+ALTER TABLE leadscore.tracking ADD COLUMN replica boolean NOT NULL DEFAULT false,
+                               ADD COLUMN columns_fingerprint text;
+COMMENT ON COLUMN leadscore.tracking.columns_fingerprint IS 'Fingerprint of the tracked tables'' columns and partitions when last scored (ALTER TABLE rescores only when it changes).';
+-- What of the tracked tables can change a score: their columns (name, type, collation) and
+-- partitions. The event trigger below rescores only when it changed.
+CREATE FUNCTION leadscore.tracked_tables_fingerprint(activities regclass, leads regclass) RETURNS text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+    -- Names, not OIDs: a restored database has the same fingerprint.
+    SELECT md5(string_agg(format('%s:%s:%s:%s:%s', c.relid::regclass, a.attnum, a.attname,
+                                 format_type(a.atttypid, a.atttypmod), coll.collname),
+                          ',' ORDER BY c.relid::regclass::text, a.attnum))
+      FROM (SELECT activities AS relid
+            UNION SELECT p.relid FROM pg_partition_tree(activities) AS p
+            UNION SELECT leads WHERE leads IS NOT NULL
+            UNION SELECT p.relid FROM pg_partition_tree(leads) AS p) AS c
+      JOIN pg_attribute AS a ON a.attrelid = c.relid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_collation AS coll ON coll.oid = a.attcollation
+$fn$;
+COMMENT ON FUNCTION leadscore.tracked_tables_fingerprint(regclass, regclass) IS
+    'Fingerprint of the tracked tables'' columns and partitions (internal: lets ALTER TABLE skip needless rescores).';
+
+DROP FUNCTION leadscore.track(text, regclass, name, name, name, regclass, name);
+CREATE FUNCTION leadscore.track(model text, activities regclass, lead_column name, type_column name,
+                                time_column name, leads regclass DEFAULT NULL, lead_key name DEFAULT NULL,
+                                replica boolean DEFAULT true)
+    RETURNS bigint
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_track';
+COMMENT ON FUNCTION leadscore.track(text, regclass, name, name, name, regclass, name, boolean) IS
+    'Attaches a model to the CRM''s activity table (and optionally its leads table), installs the triggers and scores what is already there; returns the number of leads scored. With replica (the default), changes applied by logical replication on a subscriber are scored too.';
+
+CREATE FUNCTION leadscore.set_replica(model text, replica boolean) RETURNS boolean
+    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_set_replica';
+COMMENT ON FUNCTION leadscore.set_replica(text, boolean) IS
+    'Turns scoring of changes applied by logical replication (row triggers enabled REPLICA) on or off for a tracked model; returns the previous setting.';
+REVOKE EXECUTE ON FUNCTION leadscore.track(text, regclass, name, name, name, regclass, name, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.set_replica(text, boolean) FROM PUBLIC;
+CREATE OR REPLACE FUNCTION leadscore.tracked_table_altered() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    t record;
+    part regclass;
+    fn text;
+    fingerprint text;
+BEGIN
+    FOR t IN SELECT DISTINCT tr.model, tr.state_table, tr.activities, tr.leads, tr.replica
+               FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+               JOIN leadscore.tracking AS tr
+                 ON c.objid IN (tr.activities, tr.leads)
+                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(c.objid) AS a
+                             WHERE a.relid IN (tr.activities, tr.leads))
+              WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+              ORDER BY tr.model
+    LOOP
+        -- Partitions created or attached later get the triggers the tracked table's partitions have.
+        FOR part, fn IN
+            SELECT p.relid, CASE WHEN tbl.oid = t.activities THEN 'activity_changed' ELSE 'lead_changed' END
+              FROM (SELECT t.activities AS oid UNION ALL SELECT t.leads WHERE t.leads IS NOT NULL) AS tbl,
+                   pg_catalog.pg_partition_tree(tbl.oid) AS p
+             WHERE p.relid <> tbl.oid
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                                WHERE g.tgrelid = p.relid AND g.tgname = 'leadscore_' || t.state_table || '_ins')
+        LOOP
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS leadscore_new '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_ins', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS leadscore_old '
+                                      'NEW TABLE AS leadscore_new FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_upd', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS leadscore_old '
+                                      'FOR EACH STATEMENT EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_del', part, fn, t.model);
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+                                      'EXECUTE FUNCTION leadscore.%I(%L)',
+                                      'leadscore_' || t.state_table || '_trunc', part, fn, t.model);
+            -- Row triggers reach new partitions by themselves; a replicated TRUNCATE fires statement triggers.
+            IF t.replica THEN
+                EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT '
+                                          'EXECUTE FUNCTION leadscore.%I(%L)',
+                                          'leadscore_' || t.state_table || '_rtrunc', part, fn, t.model);
+                EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I',
+                                          part, 'leadscore_' || t.state_table || '_rtrunc');
+            END IF;
+        END LOOP;
+        -- ALTER TABLE that leaves the columns and partitions as they were (a constraint, a
+        -- default, enabling a trigger, pg_restore's post-data) changes no score.
+        fingerprint := leadscore.tracked_tables_fingerprint(t.activities, t.leads);
+        IF fingerprint IS DISTINCT FROM (SELECT tr.columns_fingerprint FROM leadscore.tracking AS tr
+                                          WHERE tr.model = t.model) THEN
+            UPDATE leadscore.tracking SET columns_fingerprint = fingerprint WHERE model = t.model;
+            PERFORM leadscore.rescore(t.model);
+        END IF;
+    END LOOP;
+END
+$fn$;
+
+COMMENT ON FUNCTION leadscore.tracked_table_altered() IS
+    'Event trigger: after ALTER TABLE on a tracked table (or CREATE TABLE of one of its partitions) puts the triggers on new partitions and, when the tables'' columns or partitions changed, rescores the models, so an incompatible change fails with the model''s error.';
+UPDATE leadscore.tracking SET columns_fingerprint = leadscore.tracked_tables_fingerprint(activities, leads);
+-- Models tracked before 0.5.0 score replicated changes too, as track() now does by default.
+SELECT leadscore.set_replica(model, true) FROM leadscore.tracking;
+
+-- A stable key per stage change, for change data capture.
+ALTER TABLE leadscore.stage_history ADD COLUMN id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY;
+SELECT pg_catalog.pg_extension_config_dump('leadscore.stage_history_id_seq', '');
+CREATE OR REPLACE VIEW leadscore.stage_change AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id
+      FROM leadscore.stage_history;
+COMMENT ON COLUMN leadscore.tracking.replica IS 'Whether changes applied by logical replication (session_replication_role = replica) are scored too, by row triggers enabled REPLICA.';
+COMMENT ON COLUMN leadscore.stage_history.id IS 'Stable key of the change (for change data capture consumers); increasing, but not in commit order.';
+COMMENT ON COLUMN leadscore.stage_change.id IS 'Stable key of the change.';

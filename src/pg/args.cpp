@@ -1,9 +1,13 @@
 // Argument readers, trigger checks and transition-table scans for the entry points.
+#include <memory>
+#include <vector>
+
 #include "pg/args.hpp"
 #include "pg/datum.hpp"
 #include "pg/model_cache.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "executor/tuptable.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -47,13 +51,33 @@ TriggerData* trigger_arg(FunctionCallInfo fcinfo, const char* name) {
     return reinterpret_cast<TriggerData*>(fcinfo->context);
 }
 
-TriggerData* statement_trigger_arg(FunctionCallInfo fcinfo, const char* name) {
+TriggerData* live_trigger_arg(FunctionCallInfo fcinfo, const char* name) {
     TriggerData* trig = trigger_arg(fcinfo, name);
-    if (!TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event) || !TRIGGER_FIRED_AFTER(trig->tg_event))
-        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be an AFTER statement trigger");
+    if (!TRIGGER_FIRED_AFTER(trig->tg_event))
+        raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be an AFTER trigger");
     if (trig->tg_trigger->tgnargs < 1)
         raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " needs the model name as argument");
     return trig;
+}
+
+void scan_trigger_rows(TriggerData* trig, bool old_rows, TupleDesc desc, void (*on_row)(void*, Datum*, bool*),
+                       void* ctx) {
+    if (TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event)) {
+        scan_transition_rows(old_rows ? trig->tg_oldtable : trig->tg_newtable, desc, on_row, ctx);
+        return;
+    }
+    // A row trigger: INSERT and DELETE pass their row as tg_trigtuple, UPDATE old and new.
+    const bool update = TRIGGER_FIRED_BY_UPDATE(trig->tg_event);
+    HeapTuple tuple = nullptr;
+    if (update)
+        tuple = old_rows ? trig->tg_trigtuple : trig->tg_newtuple;
+    else if (TRIGGER_FIRED_BY_INSERT(trig->tg_event) != old_rows)
+        tuple = trig->tg_trigtuple;
+    if (!tuple) return;
+    std::vector<Datum> values(static_cast<std::size_t>(desc->natts));
+    std::unique_ptr<bool[]> nulls(new bool[static_cast<std::size_t>(desc->natts)]);
+    pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls.get()); });
+    on_row(ctx, values.data(), nulls.get());
 }
 
 void scan_transition_rows(Tuplestorestate* store, TupleDesc desc, void (*on_row)(void*, Datum*, bool*), void* ctx) {

@@ -26,8 +26,22 @@ std::string lead_key_arg(FunctionCallInfo fcinfo, int n, Oid key_type);
 
 // The trigger data of a row or statement trigger; raises when not called as a trigger.
 TriggerData* trigger_arg(FunctionCallInfo fcinfo, const char* name);
-// The trigger data of an AFTER statement trigger with the model name as its argument.
-TriggerData* statement_trigger_arg(FunctionCallInfo fcinfo, const char* name);
+
+// The trigger data of a live trigger with the model name as its argument: AFTER, per
+// statement (transition tables), or per row (changes applied by logical replication).
+TriggerData* live_trigger_arg(FunctionCallInfo fcinfo, const char* name);
+
+// Reads the old (or new) rows a live trigger sees: its transition table, or a row trigger's
+// one tuple; on_row gets the deformed row (values, nulls).
+void scan_trigger_rows(TriggerData* trig, bool old_rows, TupleDesc desc, void (*on_row)(void*, Datum*, bool*),
+                       void* ctx);
+template <class F>
+void scan_trigger(TriggerData* trig, bool old_rows, TupleDesc desc, F&& on_row) {
+    scan_trigger_rows(
+        trig, old_rows, desc,
+        [](void* f, Datum* v, bool* n) { (*static_cast<std::remove_reference_t<F>*>(f))(v, n); },
+        const_cast<void*>(static_cast<const void*>(&on_row)));
+}
 
 // Reads a transition table row by row; on_row gets the deformed row (values, nulls).
 void scan_transition_rows(Tuplestorestate* store, TupleDesc desc, void (*on_row)(void*, Datum*, bool*), void* ctx);

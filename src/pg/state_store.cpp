@@ -63,6 +63,18 @@ void StateStore::lock_keys(const std::vector<std::string>& keys) {
     });
 }
 
+void StateStore::lock_replica_writer() {
+    // Changes applied by logical replication fire row triggers: a transaction then takes its
+    // bucket locks row by row, in no common order, so the apply and table-sync workers of a
+    // model would deadlock on them. They take turns on a lock of their own first.
+    const std::uint32_t model_hash = static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    pg_guard([&] {
+        LOCKTAG tag;
+        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, 0, 4);
+        (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    });
+}
+
 void StateStore::lock_for_write() {
     pg_guard([&] { LockRelationOid(relid_, RowExclusiveLock); });
 }

@@ -26,6 +26,8 @@ public:
     explicit StateStore(CompiledModel& cm);
     // Takes the state table lock writers use (row exclusive), processing invalidations.
     void lock_for_write();
+    // Serializes the row-by-row writers of replicated changes (see state_store.cpp).
+    void lock_replica_writer();
     // Per-(model, lead) transaction locks shared by the lead and activity triggers.
     void lock_keys(const std::vector<std::string>& keys);
     // Blocks every writer of this model until commit (rule changes, rescore).

@@ -109,7 +109,7 @@ using namespace leadscore;
 using namespace leadscore::pg;
 
 LEADSCORE_FUNCTION(leadscore_activity_changed) {
-    TriggerData* trig = statement_trigger_arg(fcinfo, "leadscore.activity_changed()");
+    TriggerData* trig = live_trigger_arg(fcinfo, "leadscore.activity_changed()");
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
@@ -117,6 +117,7 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         return trigger_result();
     }
     // Lock first, then load the rules: a rule change committed meanwhile is seen.
+    if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) StateStore(*get_model(model, true)).lock_replica_writer();
     StateStore(*get_model(model, true)).lock_for_write();
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
@@ -127,11 +128,12 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         ActivityMatch match;
         bool flushed = false;
         KeySet rebuilt;
-        auto collect = [&](Tuplestorestate* ts, bool adding) {
+        auto collect = [&](bool adding) {
             // Sized for the statement's rows (at most one lead each, at most 128k buckets): little
             // rehashing while the rows are read.
+            Tuplestorestate* ts = adding ? trig->tg_newtable : trig->tg_oldtable;
             if (ts) deltas.reserve(static_cast<std::size_t>(std::min<std::int64_t>(tuplestore_tuple_count(ts), 1 << 17)));
-            scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
+            scan_trigger(trig, !adding, desc, [&](Datum* values, bool* nulls) {
                 if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
                 if (match.rules.empty() || (flushed && rebuilt.count(match.key))) return;
                 const std::uint32_t lead = deltas.lead(match.key);
@@ -146,10 +148,8 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
                 }
             });
         };
-        if (TRIGGER_FIRED_BY_DELETE(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
-            collect(trig->tg_oldtable, false);
-        if (TRIGGER_FIRED_BY_INSERT(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event))
-            collect(trig->tg_newtable, true);
+        if (TRIGGER_FIRED_BY_DELETE(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event)) collect(false);
+        if (TRIGGER_FIRED_BY_INSERT(trig->tg_event) || TRIGGER_FIRED_BY_UPDATE(trig->tg_event)) collect(true);
         if (deltas.empty()) return trigger_result();
         StateStore(*cm).lock_for_write();
         // Rules committed by another session before our lock: match again with them (not
@@ -182,7 +182,7 @@ std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData*
         std::vector<std::vector<char>> old_nulls;
         std::vector<int> attnos = {layout.lead};
         attnos.insert(attnos.end(), layout.columns.begin(), layout.columns.end());
-        scan_transition(trig->tg_oldtable, desc, [&](Datum* values, bool* nulls) {
+        scan_trigger(trig, true, desc, [&](Datum* values, bool* nulls) {
             std::vector<Datum> v;
             std::vector<char> n;
             pg_guard([&] {
@@ -198,7 +198,7 @@ std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData*
         });
         std::size_t row = 0;
         std::set<std::string> changed;
-        scan_transition(trig->tg_newtable, desc, [&](Datum* values, bool* nulls) {
+        scan_trigger(trig, false, desc, [&](Datum* values, bool* nulls) {
             bool same = row < old_values.size();
             if (same) {
                 pg_guard([&] {
@@ -227,8 +227,7 @@ std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData*
         if (row != old_values.size()) return std::vector<std::string>(keys.begin(), keys.end());
         return std::vector<std::string>(changed.begin(), changed.end());
     }
-    Tuplestorestate* ts = TRIGGER_FIRED_BY_INSERT(trig->tg_event) ? trig->tg_newtable : trig->tg_oldtable;
-    scan_transition(ts, desc, [&](Datum* values, bool* nulls) {
+    scan_trigger(trig, !TRIGGER_FIRED_BY_INSERT(trig->tg_event), desc, [&](Datum* values, bool* nulls) {
         if (auto k = key_of(values, nulls)) keys.insert(*k);
     });
     return std::vector<std::string>(keys.begin(), keys.end());
@@ -270,7 +269,7 @@ void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::stri
 }  // namespace
 
 LEADSCORE_FUNCTION(leadscore_lead_changed) {
-    TriggerData* trig = statement_trigger_arg(fcinfo, "leadscore.lead_changed()");
+    TriggerData* trig = live_trigger_arg(fcinfo, "leadscore.lead_changed()");
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
@@ -281,6 +280,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         store.remove_absent_leads(nullptr);
         return trigger_result();
     }
+    if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) StateStore(*get_model(model, true)).lock_replica_writer();
     StateStore(*get_model(model, true)).lock_for_write();
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();

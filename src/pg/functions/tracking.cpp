@@ -76,9 +76,33 @@ void create_triggers(const std::string& prefix, const std::string& table, const 
              {});
 }
 
-void drop_triggers(const std::string& prefix, const std::string& table) {
-    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc"})
-        spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + suffix) + " ON " + table, {});
+// A partition's row trigger is a clone that goes with its parent's.
+void drop_triggers(const std::string& prefix, const std::string& table, bool partition = false) {
+    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc", "_row", "_rtrunc"})
+        if (!partition || std::string(suffix) != "_row")
+            spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + suffix) + " ON " + table, {});
+}
+
+// Logical replication applies changes with session_replication_role = replica: only triggers
+// enabled REPLICA or ALWAYS fire, and row changes fire no statement triggers. A row trigger
+// enabled REPLICA scores them (partitions inherit it); it never fires in ordinary sessions.
+void create_replica_row_trigger(const std::string& prefix, const std::string& table, const std::string& function,
+                                const std::string& model) {
+    const std::string name = quote_ident(prefix + "_row");
+    spi_exec("CREATE TRIGGER " + name + " AFTER INSERT OR UPDATE OR DELETE ON " + table +
+                 " FOR EACH ROW EXECUTE FUNCTION leadscore." + function + "(" + quote_literal(model) + ")",
+             {});
+    spi_exec("ALTER TABLE " + table + " ENABLE REPLICA TRIGGER " + name, {});
+}
+
+// A replicated TRUNCATE fires statement triggers enabled REPLICA, on the table it names.
+void create_replica_truncate_trigger(const std::string& prefix, const std::string& table, const std::string& function,
+                                     const std::string& model) {
+    const std::string name = quote_ident(prefix + "_rtrunc");
+    spi_exec("CREATE TRIGGER " + name + " AFTER TRUNCATE ON " + table + " FOR EACH STATEMENT EXECUTE FUNCTION leadscore." +
+                 function + "(" + quote_literal(model) + ")",
+             {});
+    spi_exec("ALTER TABLE " + table + " ENABLE REPLICA TRIGGER " + name, {});
 }
 
 // Statement triggers fire only for the table a statement names, so a partitioned table's
@@ -89,6 +113,23 @@ std::vector<std::string> partitions_of(Oid rel) {
     std::vector<std::string> out;
     for (std::uint64_t i = 0; i < n; i++) out.push_back(*spi_text(i, 1));
     return out;
+}
+
+// Installs (or drops) the replica triggers of one tracked table and its partitions.
+void set_replica_triggers(bool on, const std::string& prefix, Oid rel, const std::string& function,
+                          const std::string& model) {
+    const std::string table = relation_display_name(rel);
+    std::vector<std::string> tables = partitions_of(rel);
+    tables.insert(tables.begin(), table);
+    if (!on) {
+        // The row trigger on a partitioned table takes its partitions' clones with it.
+        spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + "_row") + " ON " + table, {});
+        for (const std::string& t : tables)
+            spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + "_rtrunc") + " ON " + t, {});
+        return;
+    }
+    create_replica_row_trigger(prefix, table, function, model);
+    for (const std::string& t : tables) create_replica_truncate_trigger(prefix, t, function, model);
 }
 
 }  // namespace
@@ -108,6 +149,12 @@ LEADSCORE_FUNCTION(leadscore_track) {
         PG_ARGISNULL(6) ? std::nullopt : std::optional<std::string>(name_arg(fcinfo, 6));
     if (OidIsValid(leads) != lead_key.has_value())
         raise(sqlstate::kInvalidParameterValue, "leadscore.track: leads and lead_key must be given together");
+    // Before 0.5.0's SQL the function has seven arguments.
+    bool replica = false;
+    if (PG_NARGS() > 7) {
+        if (PG_ARGISNULL(7)) raise(sqlstate::kInvalidParameterValue, "leadscore.track: replica must not be NULL");
+        replica = PG_GETARG_BOOL(7);
+    }
 
     std::int64_t scored = 0;
     std::string qualified;
@@ -159,8 +206,10 @@ LEADSCORE_FUNCTION(leadscore_track) {
         const std::string state_table = *spi_text(0, 1);
         std::string key_type_name;
         pg_guard([&] { key_type_name = format_type_be(key_type); });
+        const std::string replica_column = PG_NARGS() > 7 ? ", replica" : "";
+        const std::string replica_value = PG_NARGS() > 7 ? (replica ? ", true" : ", false") : "";
         spi_exec("INSERT INTO leadscore.tracking (model, activities, lead_column, type_column, time_column, leads, "
-                 "lead_key, state_table) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 "lead_key, state_table" + replica_column + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8" + replica_value + ")",
                  {{TEXTOID, model},
                   {OIDOID, std::to_string(activities)},
                   {NAMEOID, lead_column},
@@ -169,6 +218,11 @@ LEADSCORE_FUNCTION(leadscore_track) {
                   {OIDOID, OidIsValid(leads) ? std::optional<std::string>(std::to_string(leads)) : std::nullopt},
                   {NAMEOID, lead_key},
                   {NAMEOID, state_table}});
+        // The event trigger on ALTER TABLE rescores only when the tables' columns change.
+        if (PG_NARGS() > 7)
+            spi_exec("UPDATE leadscore.tracking SET columns_fingerprint = "
+                     "leadscore.tracked_tables_fingerprint(activities, leads) WHERE model = $1",
+                     {{TEXTOID, model}});
         qualified = "leadscore." + quote_ident(state_table);
         // No index but the key, so live updates can stay HOT (no index writes); refresh()
         // finds due rows with a sequential scan instead. Filled at 45% (below), so that a
@@ -188,6 +242,10 @@ LEADSCORE_FUNCTION(leadscore_track) {
         if (OidIsValid(leads)) {
             create_triggers(prefix, leads_name, "lead_changed", model);
             for (const std::string& part : partitions_of(leads)) create_triggers(prefix, part, "lead_changed", model);
+        }
+        if (replica) {
+            set_replica_triggers(true, prefix, activities, "activity_changed", model);
+            if (OidIsValid(leads)) set_replica_triggers(true, prefix, leads, "lead_changed", model);
         }
     }
     invalidate_cache();
@@ -214,12 +272,12 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     const std::string prefix = trigger_prefix(state_table);
     const std::vector<std::string> activity_parts = partitions_of(activities);
     drop_triggers(prefix, relation_display_name(activities));
-    for (const std::string& part : activity_parts) drop_triggers(prefix, part);
+    for (const std::string& part : activity_parts) drop_triggers(prefix, part, true);
     if (leads) {
         const Oid leads_oid = DatumGetObjectId(*leads);
         const std::vector<std::string> lead_parts = partitions_of(leads_oid);
         drop_triggers(prefix, relation_display_name(leads_oid));
-        for (const std::string& part : lead_parts) drop_triggers(prefix, part);
+        for (const std::string& part : lead_parts) drop_triggers(prefix, part, true);
     }
     spi_exec("DROP TABLE IF EXISTS leadscore." + quote_ident(state_table), {});
     spi_exec("DELETE FROM leadscore.stage_history WHERE model = $1", {{TEXTOID, model}});
@@ -228,3 +286,24 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     PG_RETURN_BOOL(true);
 }
 
+
+LEADSCORE_FUNCTION(leadscore_set_replica) {
+    const std::string model = text_arg(fcinfo, 0, "model");
+    if (PG_ARGISNULL(1)) raise(sqlstate::kInvalidParameterValue, "leadscore.set_replica: replica must not be NULL");
+    const bool on = PG_GETARG_BOOL(1);
+    SpiConnection spi;
+    if (spi_exec("SELECT activities::oid, leads::oid, state_table::text, replica FROM leadscore.tracking "
+                 "WHERE model = $1 FOR UPDATE",
+                 {{TEXTOID, model}}, true) == 0)
+        raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore.set_replica: model \"" + model + "\" is not tracked",
+              std::string(), "Attach it with leadscore.track(...) first.");
+    const Oid activities = DatumGetObjectId(*spi_datum(0, 1));
+    const auto leads = spi_datum(0, 2);
+    const std::string prefix = trigger_prefix(*spi_text(0, 3));
+    const bool previous = DatumGetBool(*spi_datum(0, 4));
+    if (previous == on) PG_RETURN_BOOL(previous);
+    set_replica_triggers(on, prefix, activities, "activity_changed", model);
+    if (leads) set_replica_triggers(on, prefix, DatumGetObjectId(*leads), "lead_changed", model);
+    spi_exec("UPDATE leadscore.tracking SET replica = $2 WHERE model = $1", {{TEXTOID, model}, {BOOLOID, on ? "true" : "false"}});
+    PG_RETURN_BOOL(previous);
+}
