@@ -15,10 +15,33 @@ CREATE SCHEMA peer;
 
 CREATE TABLE peer.rule AS
 SELECT id, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life,
-       disqualify
+       disqualify, min_count, within, cooldown, quiet_for
   FROM leadscore.activity_rule WHERE model = 'demo' AND enabled;
 CREATE INDEX ON peer.rule (activity_type);
 ANALYZE peer.rule;
+-- The hand-written window below is the demo model's 7 days, as a DBA would write it.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM peer.rule WHERE within IS NOT NULL AND within <> interval '7 days') THEN
+        RAISE EXCEPTION 'bench/peers.sql: the peers count min_count windows of 7 days only';
+    END IF;
+END $$;
+
+-- A cooldown: in time order, an occurrence counts when it is at least `cooldown` after the
+-- last one that counted.
+CREATE FUNCTION peer.cooldown_pass(times timestamptz[], cooldown interval) RETURNS SETOF timestamptz
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    t timestamptz;
+    last timestamptz;
+BEGIN
+    FOREACH t IN ARRAY times LOOP
+        IF last IS NULL OR t >= last + cooldown THEN
+            last := t;
+            RETURN NEXT t;
+        END IF;
+    END LOOP;
+END
+$$;
 
 -- Fit: the demo model's fit rules, written out.
 CREATE TABLE peer.lead_fit AS
@@ -55,16 +78,35 @@ $$;
 CREATE FUNCTION peer.make_scores(tab regclass, fname text) RETURNS void LANGUAGE plpgsql AS $make$
 DECLARE
     body text := $b$
-WITH occ AS (
-    SELECT a.lead_id, r.id, r.points, r.max_points, r.half_life, r.disqualify, a.occurred_at AS t,
-           CASE WHEN r.once THEN 1 ELSE r.max_count END AS cap,
-           row_number() OVER (PARTITION BY a.lead_id, r.id ORDER BY a.occurred_at DESC) AS rn
+WITH matched AS (
+    SELECT a.lead_id, r.id, a.occurred_at AS t,
+           -- time patterns: the n-th matching activity ever, and within the 7 days ending at it
+           row_number() OVER (PARTITION BY a.lead_id, r.id ORDER BY a.occurred_at) AS nth,
+           count(*) OVER (PARTITION BY a.lead_id, r.id ORDER BY a.occurred_at
+                          RANGE BETWEEN '7 days' PRECEDING AND CURRENT ROW) AS in_week
       FROM %1$s a
       JOIN peer.rule r ON r.activity_type = a.type
      WHERE %2$s
        AND a.occurred_at <= as_of
-       AND (r.expires_after IS NULL OR as_of < a.occurred_at + r.expires_after)
        AND (r.attribute IS NULL OR (r.op = '=' AND a.url = ANY (r.value)) OR (r.op = 'like' AND a.url LIKE r.value[1]))
+), passed AS (
+    SELECT m.lead_id, m.id, m.t FROM matched m JOIN peer.rule r ON r.id = m.id
+     WHERE r.quiet_for IS NULL AND r.cooldown IS NULL
+       AND (r.min_count IS NULL OR CASE WHEN r.within IS NULL THEN m.nth ELSE m.in_week END >= r.min_count)
+    UNION ALL
+    SELECT c.lead_id, c.id, c.t
+      FROM (SELECT m.lead_id, m.id, array_agg(m.t ORDER BY m.t) AS times, max(r.cooldown) AS cooldown
+              FROM matched m JOIN peer.rule r ON r.id = m.id
+             WHERE r.cooldown IS NOT NULL
+               AND (r.min_count IS NULL OR CASE WHEN r.within IS NULL THEN m.nth ELSE m.in_week END >= r.min_count)
+             GROUP BY m.lead_id, m.id) g
+     CROSS JOIN LATERAL (SELECT g.lead_id, g.id, p AS t FROM peer.cooldown_pass(g.times, g.cooldown) p) c
+), occ AS (
+    SELECT p.lead_id, r.id, r.points, r.max_points, r.half_life, r.disqualify, p.t,
+           CASE WHEN r.once THEN 1 ELSE r.max_count END AS cap,
+           row_number() OVER (PARTITION BY p.lead_id, r.id ORDER BY p.t DESC) AS rn
+      FROM passed p JOIN peer.rule r ON r.id = p.id
+     WHERE r.expires_after IS NULL OR as_of < p.t + r.expires_after
 ), per_rule AS (
     SELECT o.lead_id, max(o.max_points) AS mp, bool_or(o.disqualify) AS dq,
            sum(CASE WHEN o.half_life IS NULL THEN o.points
@@ -73,6 +115,13 @@ WITH occ AS (
                END) AS s
       FROM occ o WHERE o.cap IS NULL OR o.rn <= o.cap
      GROUP BY o.lead_id, o.id
+    UNION ALL
+    -- gone quiet: the rule's points while the latest matching activity is quiet_for old
+    SELECT m.lead_id, NULL, bool_or(r.disqualify), max(r.points)
+      FROM matched m JOIN peer.rule r ON r.id = m.id
+     WHERE r.quiet_for IS NOT NULL
+     GROUP BY m.lead_id, m.id
+    HAVING as_of >= max(m.t) + max(r.quiet_for)
 ), eng AS (
     SELECT p.lead_id, sum(CASE WHEN p.mp IS NULL THEN p.s ELSE greatest(-p.mp, least(p.mp, p.s)) END) AS e,
            bool_or(p.dq) AS dq
