@@ -177,7 +177,7 @@ std::string Summary::serialize() const {
     std::string out;
     // Typically 2-5 bytes per occurrence: one allocation.
     out.reserve(16 + 4 * rules_.size() + 5 * occurrence_count());
-    const bool settled = std::any_of(rules_.begin(), rules_.end(), [](const RuleOccurrences& r) { return r.has_decisions(); });
+    const bool settled = this->settled();
     if (settled) {
         out.push_back(static_cast<char>(kSummaryVersionSettled));
         put_varint(out, zigzag(exact_from_));

@@ -48,6 +48,10 @@ public:
         exact_from_ = kTimestampMin;
     }
     bool empty() const { return rules_.empty(); }
+    // Whether a pattern rule's counting is settled (a stored summary; never merged).
+    bool settled() const {
+        return std::any_of(rules_.begin(), rules_.end(), [](const RuleOccurrences& r) { return r.has_decisions(); });
+    }
     std::size_t occurrence_count() const;
 
     // Rules with occurrences, ascending by id, each with its times sorted.
