@@ -2,7 +2,7 @@
 -- the extension owner. A role without rights cannot change rules or read internals.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
-SELECT plan(10);
+SELECT plan(12);
 
 CREATE SCHEMA crm_roles;
 CREATE TABLE crm_roles.leads (id int PRIMARY KEY, title text);
@@ -36,6 +36,12 @@ SELECT throws_ok(
 SELECT throws_ok(
     $$SELECT leadscore.rescore('roles_m')$$,
     '42501', NULL, 'the CRM writer cannot run rescore');
+SELECT throws_ok(
+    $$INSERT INTO leadscore.grade (model, axis, name, min_value) VALUES ('roles_m', 'fit', 'A', 10)$$,
+    '42501', NULL, 'the CRM writer cannot write grades');
+SELECT throws_ok(
+    $$SELECT leadscore.set_replica('roles_m', false)$$,
+    '42501', NULL, 'the CRM writer cannot turn off scoring of replicated changes');
 RESET ROLE;
 
 SELECT is((SELECT score FROM leadscore.lead_score WHERE model = 'roles_m' AND lead_id = '1'), 70::numeric,
