@@ -133,7 +133,8 @@ check "set_replica on an untracked model is an error" \
 
 # A model tracked with replica => false ignores applied changes (documented opt-out).
 q -d sub -c "SELECT leadscore.untrack('rep')" >/dev/null
-q -d sub -c "SELECT leadscore.track('rep', 'crm.activity', 'lead_id', 'type', 'at', 'crm.lead', 'id', replica => false)" >/dev/null
+check "replica => false on a subscribed table: a NOTICE says so" \
+    "$(q -d sub -c "SELECT leadscore.track('rep', 'crm.activity', 'lead_id', 'type', 'at', 'crm.lead', 'id', replica => false)" 2>&1 | grep -c 'is subscribed')" 1
 check "replica => false: no replica triggers" "$(q -d sub -c "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'leadscore_%_row'")" 0
 
 # No worker hit an error on the way (a deadlock between table-sync workers would show here).

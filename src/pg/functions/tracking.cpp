@@ -246,6 +246,14 @@ LEADSCORE_FUNCTION(leadscore_track) {
         if (replica) {
             set_replica_triggers(true, prefix, activities, "activity_changed", model);
             if (OidIsValid(leads)) set_replica_triggers(true, prefix, leads, "lead_changed", model);
+        } else if (spi_exec("SELECT 1 FROM pg_catalog.pg_subscription_rel WHERE srrelid IN ($1, $2)",
+                            {{OIDOID, std::to_string(activities)},
+                             {OIDOID, std::to_string(OidIsValid(leads) ? leads : activities)}},
+                            true) > 0) {
+            ereport(NOTICE, (errmsg("leadscore: a tracked table of model \"%s\" is subscribed; with replica => false "
+                                    "the changes its subscription applies are not scored",
+                                    model.c_str()),
+                             errhint("Call leadscore.set_replica('%s', true) to score them.", model.c_str())));
         }
     }
     invalidate_cache();
