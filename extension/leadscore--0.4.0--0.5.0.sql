@@ -189,3 +189,475 @@ CREATE OR REPLACE VIEW leadscore.stage_change AS
 COMMENT ON COLUMN leadscore.tracking.replica IS 'Whether changes applied by logical replication (session_replication_role = replica) are scored too, by row triggers enabled REPLICA.';
 COMMENT ON COLUMN leadscore.stage_history.id IS 'Stable key of the change (for change data capture consumers); increasing, but not in commit order.';
 COMMENT ON COLUMN leadscore.stage_change.id IS 'Stable key of the change.';
+
+-- Learning: at most max_rules features (greedy forward selection on the training rows,
+-- leadscore.learn_select), count candidates for activities (min_count), and stage thresholds
+-- from capacity or a target conversion rate (leadscore.suggest_stages).
+DROP FUNCTION leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[]);
+DROP FUNCTION leadscore.learn_points(text, text, timestamptz, interval, float8, text[], integer, integer);
+DROP FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric);
+CREATE FUNCTION leadscore.learn_select(design text, max_rules integer, l2 float8 DEFAULT 1.0)
+    RETURNS TABLE (step integer, feature text, gain float8)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    selected text[] := '{}';
+    betas float8[];
+    result float8[];
+    total bigint;
+    pos bigint;
+    best text;
+    best_gain float8;
+    s int;
+    it int;
+BEGIN
+    IF max_rules IS NULL OR max_rules < 1 THEN
+        RAISE EXCEPTION 'leadscore: max_rules must be at least 1' USING ERRCODE = '22023';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_sel_rows;
+    EXECUTE format('CREATE TEMP TABLE leadscore_learn_sel_rows AS
+                      SELECT row_number() OVER () AS id, d.features, d.converted FROM (%s) AS d(lead, features, converted)',
+                   design);
+    SELECT count(*), count(*) FILTER (WHERE converted) INTO total, pos FROM leadscore_learn_sel_rows;
+    IF total = 0 THEN RAISE EXCEPTION 'learning: there are no rows to learn from' USING ERRCODE = '22000'; END IF;
+    IF pos = 0 OR pos = total THEN
+        RAISE EXCEPTION 'learning: % lead converted: nothing to learn from', CASE WHEN pos = 0 THEN 'no' ELSE 'every' END
+            USING ERRCODE = '22000';
+    END IF;
+    betas := ARRAY[ln(pos::float8 / (total - pos))];
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_sel_coef;
+    CREATE TEMP TABLE leadscore_learn_sel_coef (raw text, coefficient float8);
+    FOR s IN 1 .. max_rules LOOP
+        -- Refit on the features chosen so far, from the last fit (logit_step ignores the
+        -- features it is not given, so the rows need no filtering).
+        it := 0;
+        WHILE s > 1 LOOP
+            it := it + 1;
+            SELECT leadscore.logit_step(ARRAY['(intercept)'] || selected, betas, l2, r.features, r.converted)
+              INTO result FROM leadscore_learn_sel_rows r;
+            betas := result[5:];
+            EXIT WHEN result[1] < 1e-7;
+            IF it >= 50 THEN
+                RAISE EXCEPTION 'learning: logistic regression did not converge in 50 iterations' USING ERRCODE = '22000',
+                    HINT = 'Raise l2.';
+            END IF;
+        END LOOP;
+        TRUNCATE leadscore_learn_sel_coef;
+        INSERT INTO leadscore_learn_sel_coef SELECT x.f, x.b FROM unnest(selected, betas[2:]) AS x(f, b);
+        -- Score test: the gain in penalised log-likelihood of one Newton step on each new
+        -- feature alone (times 2), g^2 / (h + l2), with g and h summed over the rows having it.
+        SELECT q.u, q.g INTO best, best_gain
+          FROM (SELECT p.u, sum(p.y - p.prob) ^ 2 / (sum(p.prob * (1 - p.prob)) + l2) AS g
+                  FROM (SELECT u, t.converted::int AS y,
+                               1 / (1 + exp(-(betas[1] + coalesce(sum(c.coefficient) OVER (PARTITION BY t.id), 0)))) AS prob
+                          FROM leadscore_learn_sel_rows t CROSS JOIN LATERAL unnest(t.features) AS u
+                          LEFT JOIN leadscore_learn_sel_coef c ON c.raw = u) AS p
+                 WHERE NOT p.u = ANY (selected)
+                 GROUP BY p.u) AS q
+         ORDER BY q.g DESC, q.u LIMIT 1;
+        EXIT WHEN best IS NULL OR best_gain < 1e-9;
+        selected := selected || best;
+        betas := betas || 0::float8;
+        step := s; feature := best; gain := best_gain;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_select(text, integer, float8) IS
+    'Greedy forward selection of at most max_rules features of a design query (lead, features text[], converted): each step refits the L2 logistic model on the features chosen so far and adds the feature with the largest score-test gain in log-likelihood, g^2 / (h + l2); stops early when no feature gains. Returns the features (as in the design) in the order chosen.';
+
+CREATE FUNCTION leadscore.learn_report(source text, key_column text, converted_column text, k integer DEFAULT 5,
+                                       missing text[] DEFAULT ARRAY['Select', ''], l2 float8 DEFAULT 1.0,
+                                       score_range numeric DEFAULT 100, max_rules integer DEFAULT NULL)
+    RETURNS TABLE (fold text, method text, auc numeric, leads bigint, converted bigint, rules bigint)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    f int;
+    kept text;
+BEGIN
+    IF k < 2 THEN RAISE EXCEPTION 'leadscore: k must be at least 2' USING ERRCODE = '22023'; END IF;
+    IF max_rules < 1 THEN RAISE EXCEPTION 'leadscore: max_rules must be at least 1' USING ERRCODE = '22023'; END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_design;
+    CREATE TEMP TABLE leadscore_learn_design AS
+        SELECT d.lead, d.features, d.converted, abs(hashtext(d.lead)) % k AS part
+          FROM leadscore.learn_design(source, key_column, converted_column, missing) AS d;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_scores;
+    CREATE TEMP TABLE leadscore_learn_scores (part int, method text, lead text, score float8, converted boolean);
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_rules;
+    CREATE TEMP TABLE leadscore_learn_rules (part int, method text, rules bigint);
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_selected;
+    CREATE TEMP TABLE leadscore_learn_selected (part int, step int, feature text);
+    FOR f IN 0 .. k - 1 LOOP
+        -- (a) the logistic model; with max_rules, on the features chosen from this fold's
+        -- training rows only, so that the held-out AUC stays honest
+        kept := 'features';
+        IF max_rules IS NOT NULL THEN
+            INSERT INTO leadscore_learn_selected
+            SELECT f, s.step, s.feature
+              FROM leadscore.learn_select(format('SELECT lead, features, converted FROM leadscore_learn_design WHERE part <> %s', f),
+                                          max_rules, l2) AS s;
+            kept := format('ARRAY(SELECT u FROM unnest(features) AS u WHERE u IN (SELECT feature FROM leadscore_learn_selected WHERE part = %s))', f);
+        END IF;
+        DROP TABLE IF EXISTS pg_temp.leadscore_learn_coef;
+        CREATE TEMP TABLE leadscore_learn_coef AS
+            SELECT replace(c.feature, ' ', E'\x1f') AS raw, c.feature, c.coefficient
+              FROM leadscore.learn_logistic(format('SELECT lead, %s, converted FROM leadscore_learn_design WHERE part <> %s', kept, f),
+                                            l2) AS c;
+        -- feature names were "column<US>condition": recover the column as the group
+        UPDATE leadscore_learn_coef SET raw = x.r
+          FROM (SELECT DISTINCT u AS r, replace(u, E'\x1f', ' ') AS shown
+                  FROM leadscore_learn_design, unnest(features) AS u) AS x
+         WHERE x.shown = leadscore_learn_coef.feature;
+        INSERT INTO leadscore_learn_scores
+        SELECT f, 'logistic', d.lead, coalesce(sum(c.coefficient), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN leadscore_learn_coef c ON c.raw = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+        INSERT INTO leadscore_learn_rules
+        SELECT f, 'logistic', count(*) FILTER (WHERE c.coefficient <> 0) FROM leadscore_learn_coef c WHERE c.raw <> '(intercept)';
+        -- (b) integer points: per column, the lowest level at 0 (with max_rules the levels not
+        -- chosen stay at 0 instead), scaled so that the largest total spans the score range
+        DROP TABLE IF EXISTS pg_temp.leadscore_learn_pts;
+        CREATE TEMP TABLE leadscore_learn_pts AS
+        WITH grouped AS (
+            SELECT c.raw, split_part(c.raw, E'\x1f', 1) AS grp,
+                   c.coefficient - CASE WHEN max_rules IS NULL
+                                        THEN min(c.coefficient) OVER (PARTITION BY split_part(c.raw, E'\x1f', 1))
+                                        ELSE 0 END AS shifted
+              FROM leadscore_learn_coef c WHERE c.raw <> '(intercept)'
+        ), scale AS (
+            SELECT score_range::float8 / nullif(sum(m), 0) AS s
+              FROM (SELECT greatest(max(shifted), 0) - least(min(shifted), 0) AS m FROM grouped GROUP BY grp) g
+        )
+        SELECT g.raw, round(g.shifted * coalesce((SELECT s FROM scale), 0)) AS points FROM grouped g;
+        INSERT INTO leadscore_learn_rules
+        SELECT f, 'integer points', count(*) FILTER (WHERE p.points <> 0) FROM leadscore_learn_pts p;
+        INSERT INTO leadscore_learn_scores
+        SELECT f, 'integer points', d.lead, coalesce(sum(p.points), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN leadscore_learn_pts p ON p.raw = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+        -- (c) naive Bayes: per feature, smoothed frequency among converted vs other leads
+        INSERT INTO leadscore_learn_scores
+        WITH train AS (SELECT * FROM leadscore_learn_design WHERE part <> f),
+        totals AS (SELECT count(*) FILTER (WHERE converted) AS p, count(*) FILTER (WHERE NOT converted) AS n FROM train),
+        counts AS (
+            SELECT u AS feat, split_part(u, E'\x1f', 1) AS grp, count(*) FILTER (WHERE t.converted) AS p,
+                   count(*) FILTER (WHERE NOT t.converted) AS n
+              FROM train t, unnest(t.features) AS u GROUP BY u
+        ), levels AS (SELECT grp, count(*) AS l FROM counts GROUP BY grp),
+        lo AS (
+            SELECT c.feat, ln((c.p + 1.0) / ((SELECT p FROM totals) + l.l)) - ln((c.n + 1.0) / ((SELECT n FROM totals) + l.l)) AS v
+              FROM counts c JOIN levels l USING (grp)
+        )
+        SELECT f, 'naive Bayes', d.lead, coalesce(sum(lo.v), 0), d.converted
+          FROM leadscore_learn_design d LEFT JOIN LATERAL unnest(d.features) AS u ON true
+          LEFT JOIN lo ON lo.feat = u
+         WHERE d.part = f GROUP BY d.lead, d.converted;
+        INSERT INTO leadscore_learn_rules
+        SELECT f, 'naive Bayes', count(DISTINCT u) FROM leadscore_learn_design d, unnest(d.features) AS u WHERE d.part <> f;
+    END LOOP;
+    RETURN QUERY
+    WITH ranked AS (
+        SELECT s.part, s.method, s.converted,
+               rank() OVER (PARTITION BY s.part, s.method ORDER BY s.score)
+               + (count(*) OVER (PARTITION BY s.part, s.method, s.score) - 1) / 2.0 AS r
+          FROM leadscore_learn_scores s
+    ), per_fold AS (
+        SELECT r.part, r.method, count(*) AS n, count(*) FILTER (WHERE r.converted) AS pos,
+               sum(r.r) FILTER (WHERE r.converted) AS rank_sum
+          FROM ranked r GROUP BY r.part, r.method
+    ), aucs AS (
+        SELECT p.part, p.method, p.n, p.pos,
+               CASE WHEN p.pos = 0 OR p.pos = p.n THEN NULL
+                    ELSE (p.rank_sum - p.pos * (p.pos + 1) / 2.0) / (p.pos::numeric * (p.n - p.pos)) END AS auc
+          FROM per_fold p
+    )
+    SELECT (a.part + 1)::text, a.method, round(a.auc, 4), a.n, a.pos, r.rules
+      FROM aucs a JOIN leadscore_learn_rules r ON r.part = a.part AND r.method = a.method
+    UNION ALL
+    SELECT 'mean', a.method, round(avg(a.auc), 4), sum(a.n)::bigint, sum(a.pos)::bigint, max(r.rules)
+      FROM aucs a JOIN leadscore_learn_rules r ON r.part = a.part AND r.method = a.method GROUP BY a.method
+    ORDER BY 1, 2;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric, integer) IS
+    'k-fold cross-validated ROC AUC on any table, view or query of leads with a converted flag: (a) the L2 logistic model, (b) the integer points derived from it (lowest level of each column at 0, scaled to score_range), (c) naive Bayes; rules is the number of features with a non-zero weight or points (mean: the most of any fold). With max_rules, (a) and (b) use at most that many features, chosen by leadscore.learn_select on each fold''s training rows only (the choices stay in pg_temp.leadscore_learn_selected). Values listed in missing (e.g. ''Select'', '''') count as missing.';
+REVOKE EXECUTE ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION leadscore.learn_report(text, text, text, integer, text[], float8, numeric, integer) TO leadscore_admin;
+
+CREATE FUNCTION leadscore.learn_points(model text, outcomes text, as_of timestamptz DEFAULT now(),
+                                       activity_window interval DEFAULT '90 days', l2 float8 DEFAULT 1.0,
+                                       missing text[] DEFAULT ARRAY['Select', ''], max_levels integer DEFAULT 20,
+                                       bins integer DEFAULT 5, max_rules integer DEFAULT NULL)
+    RETURNS TABLE (kind text, attribute text, activity_type text, op text, value text[], weight float8,
+                   support bigint, points integer, min_count integer)
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    t leadscore.tracking;
+    m leadscore.model;
+    col record;
+    exprs text[] := '{}';
+    bounds numeric[];
+    levels text[];
+    is_missing text;
+    n bigint;
+    i int;
+    scale float8;
+    kept text := 'features';
+BEGIN
+    SELECT * INTO m FROM leadscore.model AS x WHERE x.name = learn_points.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'leadscore model "%" does not exist', learn_points.model USING ERRCODE = '42704';
+    END IF;
+    SELECT * INTO t FROM leadscore.tracking AS x WHERE x.model = learn_points.model;
+    IF NOT FOUND OR t.leads IS NULL THEN
+        RAISE EXCEPTION 'leadscore: model "%" must be tracked with a leads table to learn from', learn_points.model
+            USING ERRCODE = '55000';
+    END IF;
+    IF activity_window IS NULL OR activity_window <= interval '0' THEN
+        RAISE EXCEPTION 'leadscore: activity_window must be positive' USING ERRCODE = '22023';
+    END IF;
+    IF max_rules < 1 THEN RAISE EXCEPTION 'leadscore: max_rules must be at least 1' USING ERRCODE = '22023'; END IF;
+    EXECUTE format('SELECT count(*) FROM %s', t.leads) INTO n;
+    -- Candidate fit rules: every column of the leads table but the key, as rules can express them:
+    -- "= value" for frequent values, "is null" / "in (missing tokens)" for missing, ">= b" thresholds.
+    FOR col IN SELECT a.attname::text AS name, ty.typcategory AS category
+                 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                WHERE a.attrelid = t.leads AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> t.lead_key
+                  AND ty.typcategory IN ('N', 'S', 'B', 'E')
+                ORDER BY a.attnum
+    LOOP
+        exprs := exprs || format('CASE WHEN l.%I IS NULL THEN %L END', col.name,
+                                 'f' || E'\x1f' || col.name || E'\x1f' || 'is null' || E'\x1f');
+        IF col.category = 'N' THEN
+            EXECUTE format('SELECT array_agg(DISTINCT b ORDER BY b) FROM unnest((SELECT percentile_disc(%L::float8[])
+                              WITHIN GROUP (ORDER BY %I) FROM %s)) AS b WHERE b IS NOT NULL',
+                           (SELECT array_agg(g::float8 / bins) FROM generate_series(1, bins - 1) g), col.name, t.leads)
+                INTO bounds;
+            FOR i IN 1 .. coalesce(array_length(bounds, 1), 0) LOOP
+                exprs := exprs || format('CASE WHEN l.%I >= %s THEN %L END', col.name, bounds[i],
+                                         'f' || E'\x1f' || col.name || E'\x1f' || '>=' || E'\x1f' || bounds[i]);
+            END LOOP;
+        ELSE
+            is_missing := format('btrim(l.%I::text) = ANY (%L::text[])', col.name, missing);
+            exprs := exprs || format('CASE WHEN %s THEN %L END', is_missing,
+                                     'f' || E'\x1f' || col.name || E'\x1f' || 'in' || E'\x1f' || array_to_string(missing, E'\x1e'));
+            EXECUTE format('SELECT array_agg(v) FROM (SELECT l.%I::text AS v FROM %s l WHERE l.%I IS NOT NULL AND NOT %s
+                              GROUP BY 1 HAVING count(*) >= greatest(2, %s) ORDER BY count(*) DESC, 1 LIMIT %s) s',
+                           col.name, t.leads, col.name, is_missing, ceil(n * 0.005), max_levels)
+                INTO levels;
+            IF levels IS NOT NULL THEN
+                exprs := exprs || format('CASE WHEN l.%I::text = ANY (%L::text[]) THEN %L || l.%I::text END',
+                                         col.name, levels, 'f' || E'\x1f' || col.name || E'\x1f' || '=' || E'\x1f', col.name);
+            END IF;
+        END IF;
+    END LOOP;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_points;
+    EXECUTE format($q$
+        CREATE TEMP TABLE leadscore_learn_points AS
+        WITH o AS (%1$s),
+        occurrences AS (
+            -- As a rule with min_count k, within and expires_after = window counts them: an
+            -- occurrence in the window that is the k-th or later in [t - window, t].
+            SELECT a.%3$I::text AS lead, a.%4$I::text AS type, a.%5$I AS at,
+                   count(*) OVER (PARTITION BY a.%3$I::text, a.%4$I::text ORDER BY a.%5$I
+                                  RANGE BETWEEN $2 PRECEDING AND CURRENT ROW) AS n
+              FROM %2$s a
+             WHERE a.%5$I <= $1 AND a.%5$I > $1 - $2 - $2 AND a.%3$I IS NOT NULL AND a.%4$I IS NOT NULL
+        ),
+        acts AS (
+            SELECT x.lead, array_agg('a' || E'\x1f' || x.type || CASE WHEN k = 1 THEN '' ELSE E'\x1f' || k END) AS f
+              FROM (SELECT lead, type, max(n) AS n FROM occurrences WHERE at > $1 - $2 GROUP BY 1, 2) x,
+                   unnest(ARRAY[1, 2, 3, 5, 10]) AS k
+             WHERE x.n >= k
+             GROUP BY 1
+        )
+        SELECT l.%7$I::text AS lead,
+               array_remove(ARRAY[%8$s], NULL) || coalesce(acts.f, '{}') AS features,
+               coalesce(bool_or(o.converted AND (o.converted_at IS NULL OR o.converted_at > $1)), false) AS converted
+          FROM %6$s l
+          LEFT JOIN acts ON acts.lead = l.%7$I::text
+          LEFT JOIN o ON o.lead = l.%7$I::text
+         GROUP BY l.%7$I, acts.f, %9$s
+        HAVING NOT coalesce(bool_or(o.converted AND o.converted_at <= $1), false)
+    $q$, leadscore.outcomes_query(outcomes), t.activities, t.lead_column, t.type_column, t.time_column, t.leads,
+         t.lead_key, array_to_string(exprs, ', '),
+         (SELECT string_agg(format('l.%I', a.attname), ', ') FROM pg_catalog.pg_attribute a
+           WHERE a.attrelid = t.leads AND a.attnum > 0 AND NOT a.attisdropped))
+    USING as_of, activity_window;
+    -- Count candidates ("at least k times") are kept only where frequent enough, like values.
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_rare;
+    CREATE TEMP TABLE leadscore_learn_rare AS
+        SELECT u FROM leadscore_learn_points, unnest(features) AS u
+         WHERE u ~ ('^a' || E'\x1f' || '.*' || E'\x1f' || '[0-9]+$')
+         GROUP BY u HAVING count(*) < greatest(2, ceil(n * 0.005));
+    UPDATE leadscore_learn_points p
+       SET features = ARRAY(SELECT u FROM unnest(p.features) AS u WHERE u NOT IN (SELECT r.u FROM leadscore_learn_rare r))
+     WHERE p.features && (SELECT coalesce(array_agg(r.u), '{}') FROM leadscore_learn_rare r);
+    IF max_rules IS NOT NULL THEN
+        DROP TABLE IF EXISTS pg_temp.leadscore_learn_chosen;
+        CREATE TEMP TABLE leadscore_learn_chosen AS
+            SELECT s.feature FROM leadscore.learn_select('SELECT lead, features, converted FROM leadscore_learn_points',
+                                                         max_rules, l2) AS s;
+        kept := 'ARRAY(SELECT u FROM unnest(features) AS u WHERE u IN (SELECT c.feature FROM leadscore_learn_chosen c))';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_weights;
+    CREATE TEMP TABLE leadscore_learn_weights AS
+        SELECT replace(w.feature, ' ', E'\x1f') AS raw, w.feature, w.coefficient, w.support
+          FROM leadscore.learn_logistic(format('SELECT lead, %s, converted FROM leadscore_learn_points', kept), l2) AS w;
+    UPDATE leadscore_learn_weights SET raw = x.r
+      FROM (SELECT DISTINCT u AS r, replace(u, E'\x1f', ' ') AS shown FROM leadscore_learn_points, unnest(features) AS u) AS x
+     WHERE x.shown = leadscore_learn_weights.feature;
+    -- Integer points: the largest total a lead can reach maps to the model's range (100 when unbounded).
+    SELECT coalesce(m.score_max - coalesce(m.score_min, 0), 100)::float8
+           / nullif(sum(greatest(w.coefficient, 0)), 0)
+      INTO scale FROM leadscore_learn_weights w WHERE w.raw <> '(intercept)';
+    RETURN QUERY
+    SELECT CASE split_part(w.raw, E'\x1f', 1) WHEN 'a' THEN 'activity' ELSE 'fit' END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'f' THEN split_part(w.raw, E'\x1f', 2) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'a' THEN split_part(w.raw, E'\x1f', 2) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'f' THEN split_part(w.raw, E'\x1f', 3) END,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) <> 'f' THEN NULL
+                WHEN split_part(w.raw, E'\x1f', 3) = 'is null' THEN NULL
+                WHEN split_part(w.raw, E'\x1f', 3) = 'in' THEN string_to_array(split_part(w.raw, E'\x1f', 4), E'\x1e')
+                ELSE ARRAY[split_part(w.raw, E'\x1f', 4)] END,
+           w.coefficient, w.support, round(w.coefficient * coalesce(scale, 0))::integer,
+           CASE WHEN split_part(w.raw, E'\x1f', 1) = 'a' THEN coalesce(nullif(split_part(w.raw, E'\x1f', 3), ''), '1')::integer END
+      FROM leadscore_learn_weights w
+     WHERE w.raw <> '(intercept)'
+     ORDER BY abs(w.coefficient) DESC, w.raw;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.learn_points(text, text, timestamptz, interval, float8, text[], integer, integer, integer) IS
+    'Learns point values for a tracked model from the leads that converted after as_of: candidate rules are each activity type at least once, and at least 2, 3, 5 and 10 times (min_count), within activity_window before as_of, and every column of the leads table ("=" frequent values, "is null" and the missing tokens, ">=" quantile thresholds); returns each candidate''s logistic weight (log-odds), support (leads having it) and integer points scaled to the model''s score range. With max_rules, only the features chosen by leadscore.learn_select (at most max_rules) are fitted and returned.';
+
+CREATE FUNCTION leadscore.write_draft(model text, draft text, outcomes text, as_of timestamptz DEFAULT now(),
+                                      activity_window interval DEFAULT '90 days', l2 float8 DEFAULT 1.0,
+                                      missing text[] DEFAULT ARRAY['Select', ''], max_rules integer DEFAULT NULL)
+    RETURNS integer
+    LANGUAGE plpgsql SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    written integer;
+BEGIN
+    IF draft IS NULL OR draft = model THEN
+        RAISE EXCEPTION 'leadscore: the draft must be a model other than "%"', model USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM leadscore.tracking AS x WHERE x.model = draft) THEN
+        RAISE EXCEPTION 'leadscore: "%" is tracked: a draft must be untracked', draft USING ERRCODE = '55000';
+    END IF;
+    DROP TABLE IF EXISTS pg_temp.leadscore_learn_proposed;
+    CREATE TEMP TABLE leadscore_learn_proposed AS
+        SELECT * FROM leadscore.learn_points(model, outcomes, as_of, activity_window, l2, missing,
+                                                max_rules => max_rules) AS p WHERE p.points <> 0;
+    DELETE FROM leadscore.model AS x WHERE x.name = draft;
+    INSERT INTO leadscore.model (name, score_min, score_max, description)
+    SELECT draft, NULL, NULL, format('Learned from "%s" as of %s (activity window %s); edit freely', model, as_of, activity_window);
+    INSERT INTO leadscore.activity_rule (model, name, activity_type, points, once, expires_after, min_count, within)
+    SELECT draft, left('learned: ' || p.activity_type || CASE WHEN p.min_count > 1 THEN format(' at least %s times', p.min_count) ELSE '' END, 200),
+           p.activity_type, p.points, true, activity_window,
+           CASE WHEN p.min_count > 1 THEN p.min_count END, CASE WHEN p.min_count > 1 THEN activity_window END
+      FROM leadscore_learn_proposed p WHERE p.kind = 'activity';
+    INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points)
+    SELECT draft, left('learned: ' || p.attribute || ' ' || p.op || coalesce(' ' || array_to_string(p.value, ','), ''), 200),
+           p.attribute, p.op, p.value, p.points
+      FROM leadscore_learn_proposed p WHERE p.kind = 'fit';
+    SELECT count(*) INTO written FROM leadscore_learn_proposed;
+    RETURN written;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[], integer) IS
+    'Writes the points learned by leadscore.learn_points as ordinary rules of an untracked draft model (replacing it), ready for leadscore.backtest against the live model; count candidates become activity rules with min_count and within = activity_window; with max_rules at most that many rules are written; returns the number of rules written.';
+REVOKE EXECUTE ON FUNCTION leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[], integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION leadscore.learn_points(text, text, timestamptz, interval, float8, text[], integer, integer, integer),
+                          leadscore.write_draft(text, text, text, timestamptz, interval, float8, text[], integer)
+    TO leadscore_admin;
+
+CREATE FUNCTION leadscore.suggest_stages(model text, outcomes text, as_of timestamptz DEFAULT now(),
+                                         capacity numeric DEFAULT NULL, target_rate numeric DEFAULT NULL,
+                                         tables_from text DEFAULT NULL)
+    RETURNS TABLE (stage text, ordinal integer, min_score numeric, leads bigint, share numeric, converted bigint,
+                   conversion_rate numeric, lift numeric)
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning
+AS $fn$
+#variable_conflict use_column
+DECLARE
+    total bigint;
+    wins bigint;
+    band bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM leadscore.model m WHERE m.name = suggest_stages.model) THEN
+        RAISE EXCEPTION 'leadscore model "%" does not exist', suggest_stages.model
+            USING ERRCODE = '42704', HINT = 'Insert it into leadscore.model first.';
+    END IF;
+    IF (capacity IS NULL) = (target_rate IS NULL) THEN
+        RAISE EXCEPTION 'leadscore: give either capacity or target_rate' USING ERRCODE = '22023',
+            HINT = 'capacity: the share (below 1) or number of leads the top stage takes; target_rate: the conversion rate it must reach.';
+    END IF;
+    IF capacity <= 0 OR target_rate <= 0 OR target_rate > 1 THEN
+        RAISE EXCEPTION 'leadscore: capacity must be positive and target_rate in (0, 1]' USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM leadscore.stage st WHERE st.model = suggest_stages.model AND st.min_score IS NOT NULL) THEN
+        RAISE EXCEPTION 'leadscore: model "%" has no stages with a min_score', suggest_stages.model USING ERRCODE = '55000',
+            HINT = 'Insert the stages into leadscore.stage first; their thresholds are what is suggested.';
+    END IF;
+    -- The history as evaluate() sees it: scores as of as_of, leads that converted before it left out.
+    DROP TABLE IF EXISTS pg_temp.leadscore_stage_history;
+    EXECUTE format($q$
+        CREATE TEMP TABLE leadscore_stage_history AS
+        WITH o AS (%s)
+        SELECT sc.lead_id, sc.score,
+               EXISTS (SELECT 1 FROM o WHERE o.lead = sc.lead_id AND o.converted
+                                         AND (o.converted_at IS NULL OR o.converted_at > $2)) AS won
+          FROM leadscore.scores_as_of($1, $2, $3) sc
+         WHERE NOT EXISTS (SELECT 1 FROM o WHERE o.lead = sc.lead_id AND o.converted AND o.converted_at <= $2)
+    $q$, leadscore.outcomes_query(outcomes)) USING model, as_of, coalesce(tables_from, model);
+    SELECT count(*), count(*) FILTER (WHERE h.won) INTO total, wins FROM leadscore_stage_history h;
+    IF total = 0 THEN
+        RAISE EXCEPTION 'leadscore: model "%" has no leads as of %', model, as_of USING ERRCODE = '22000';
+    END IF;
+    -- The top stage's band: the leads sales can take, or the most leads that still convert at target_rate.
+    IF capacity IS NOT NULL THEN
+        band := CASE WHEN capacity < 1 THEN ceil(capacity * total) ELSE floor(capacity) END;
+    ELSE
+        SELECT max(c.n) INTO band
+          FROM (SELECT count(*) OVER w AS n, count(*) FILTER (WHERE h.won) OVER w AS p
+                  FROM leadscore_stage_history h
+                WINDOW w AS (ORDER BY h.score DESC RANGE UNBOUNDED PRECEDING)) c
+         WHERE c.p >= target_rate * c.n;
+        band := coalesce(band, 0);
+    END IF;
+    -- Stage i from the top takes i bands: the lowest score with at most i * band leads at or
+    -- above it (the top score when even its ties are more).
+    RETURN QUERY
+    WITH stages AS (
+        SELECT st.name, row_number() OVER (ORDER BY st.min_score DESC, st.name)::int AS pos
+          FROM leadscore.stage st WHERE st.model = suggest_stages.model AND st.min_score IS NOT NULL
+    ), levels AS (
+        SELECT h.score AS v, count(*) OVER (ORDER BY h.score DESC RANGE UNBOUNDED PRECEDING) AS n,
+               count(*) FILTER (WHERE h.won) OVER (ORDER BY h.score DESC RANGE UNBOUNDED PRECEDING) AS p
+          FROM leadscore_stage_history h
+    ), thresholds AS (
+        SELECT s.name, s.pos,
+               coalesce((SELECT min(l.v) FROM levels l WHERE l.n <= s.pos * band),
+                        (SELECT max(l.v) FROM levels l)) AS v
+          FROM stages s
+    )
+    SELECT t.name, t.pos, t.v, x.n, round(x.n::numeric / total, 4), x.p,
+           round(x.p::numeric / nullif(x.n, 0), 4),
+           round(CASE WHEN wins > 0 THEN x.p::numeric / nullif(x.n, 0) / (wins::numeric / total) END, 2)
+      FROM thresholds t
+     CROSS JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE h.won) AS p
+                           FROM leadscore_stage_history h WHERE h.score >= t.v) x
+     ORDER BY t.pos;
+END
+$fn$;
+COMMENT ON FUNCTION leadscore.suggest_stages(text, text, timestamptz, numeric, numeric, text) IS
+    'Suggests min_score thresholds for the model''s stages (those with a min_score, top first) from its scores as of as_of and the later conversions: the top stage takes capacity (a share below 1, or a number of leads), or the most leads that still convert at target_rate; each stage below takes one more such band. Returns each threshold with the leads reaching it, their share, conversions, conversion rate and lift, ready for UPDATE leadscore.stage.';
