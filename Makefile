@@ -15,6 +15,11 @@ FROZEN_SCRIPTS = $(filter-out $(UPGRADE_SCRIPTS),$(wildcard extension/$(EXTENSIO
 DATA = $(UPGRADE_SCRIPTS) $(FROZEN_SCRIPTS)
 # The current version's script is built from the maintained one (not committed; see CONTRIBUTING.md).
 DATA_built = build/$(EXTENSION)--$(EXTVERSION).sql
+# The client tools are installed with the extension, into `pg_config --bindir`: PGXS builds
+# SCRIPTS_built with `all`, installs them with `install` and removes them with `clean`.
+REPORT_TOOL = tools/leadscore-report/leadscore-report
+SYNC_TOOL = tools/leadscore-sync/leadscore-sync
+SCRIPTS_built = $(REPORT_TOOL) $(SYNC_TOOL)
 
 # sql/ + expected/ is pg_regress's pair: every file in sql/ is a regression test.
 REGRESS = $(patsubst sql/%.sql,%,$(wildcard sql/*.sql))
@@ -46,6 +51,19 @@ src/pg/%.o: src/pg/%.cpp $(wildcard src/pg/*.hpp src/pg/functions/*.hpp) $(wildc
 
 $(DATA_built): extension/$(EXTENSION).sql $(EXTENSION).control
 	mkdir -p build && cp $< $@
+
+# leadscore-report's own Makefile builds it; the flags are passed so that CXXFLAGS from PGXS
+# or the environment (dpkg-buildflags) cannot replace -Wall -Wextra -Werror.
+$(REPORT_TOOL): tools/leadscore-report/leadscore_report.cpp
+	$(MAKE) -C tools/leadscore-report CXXFLAGS='-std=c++17 -O2 -Wall -Wextra -Werror'
+$(SYNC_TOOL): tools/leadscore-sync/leadscore_sync.cpp
+	$(MAKE) -C tools/leadscore-sync CXXFLAGS='-std=c++17 -O2 -Wall -Wextra -Werror'
+
+# PGXS's uninstall removes $(bindir)/<path as built>; the installed name is the file name.
+uninstall: uninstall-tools
+uninstall-tools:
+	rm -f '$(DESTDIR)$(bindir)/$(notdir $(REPORT_TOOL))' '$(DESTDIR)$(bindir)/$(notdir $(SYNC_TOOL))'
+.PHONY: uninstall-tools
 
 # Released versions, for the upgrade test: make -s print-released-versions
 print-released-versions:

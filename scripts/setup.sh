@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
           postgresql-15-cron postgresql-common libpq-dev g++ make cmake libgtest-dev pkg-config
-          clang libclang-rt-14-dev chromium)
+          clang libclang-rt-14-dev chromium debhelper dpkg-dev postgresql-server-dev-all)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

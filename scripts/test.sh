@@ -55,6 +55,8 @@ run_suite "pg_dump / pg_restore round trip (tests/dump_restore)" bash tests/dump
 run_suite "logical-replication subscriber (tests/replication)" bash tests/replication/run.sh
 run_suite "fuzzing (tests/fuzz, bounded)" bash tests/fuzz/run.sh 15
 run_suite "leadscore-report in headless Chromium (tests/report)" bash tests/report/run.sh
+run_suite "change data capture: leadscore-sync (tests/sync)" bash tests/sync/run.sh
+run_suite "Debian package (tests/debian)" bash tests/debian/run.sh
 run_suite "benchmark smoke (bench/run.sh --quick)" bash bench/run.sh --quick
 
 echo

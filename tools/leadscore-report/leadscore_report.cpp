@@ -34,11 +34,37 @@ struct Options {
     std::string output = "leadscore-report.html";
 };
 
+const char* const usage_line =
+    "usage: leadscore-report [CONNINFO] --model NAME [--outcomes TABLE_OR_QUERY] [--as-of TIMESTAMP] [-o FILE]\n";
+
 [[noreturn]] void usage(const std::string& problem) {
-    std::cerr << "leadscore-report: " << problem << "\n"
-              << "usage: leadscore-report [CONNINFO] --model NAME [--outcomes TABLE_OR_QUERY] [--as-of TIMESTAMP] "
-                 "[-o FILE]\n";
+    std::cerr << "leadscore-report: " << problem << "\n" << usage_line << "Try \"leadscore-report --help\".\n";
     std::exit(2);
+}
+
+// --help: every option parse_args accepts, one line each, and examples; tests/debian checks it.
+[[noreturn]] void help() {
+    std::cout
+        << "leadscore-report writes one self-contained HTML report (no network needed to view it) of a leadscore\n"
+           "model: funnel, grade matrix, score histogram, conversion by score decile, stage entries over time\n"
+           "and the top leads with their explanations.\n\n"
+        << usage_line
+        << "\nOptions:\n"
+           "  CONNINFO                     libpq connection string or URI (default: the PG* environment)\n"
+           "  -d, --dbname CONNINFO        the same connection string or URI, given as an option\n"
+           "  -m, --model NAME             the leadscore model to report on (required)\n"
+           "  --outcomes TABLE_OR_QUERY    conversions (lead key, converted[, converted_at]): adds deciles, AUC\n"
+           "  --as-of TIMESTAMP            with --outcomes: score as of then, count later conversions (default: now)\n"
+           "  -o, --output FILE            the HTML file to write (default: leadscore-report.html)\n"
+           "  -h, --help                   show this help and exit\n"
+           "\nExamples:\n"
+           "  leadscore-report 'host=/var/run/postgresql dbname=crm user=analyst' --model demo -o report.html\n"
+           "  leadscore-report postgresql://analyst@db.example.com/crm -m demo --outcomes crm.outcome \\\n"
+           "      --as-of 2026-09-01 --output report.html\n"
+           "  PGDATABASE=crm leadscore-report --model demo \\\n"
+           "      --outcomes 'SELECT lead_id, converted, converted_at FROM crm.conversions'\n"
+           "\nExit status: 0 when the report was written, 1 on a database or file error, 2 on bad arguments.\n";
+    std::exit(0);
 }
 
 Options parse_args(int argc, char** argv) {
@@ -54,7 +80,7 @@ Options parse_args(int argc, char** argv) {
         else if (a == "--as-of") o.as_of = value("--as-of");
         else if (a == "-o" || a == "--output") o.output = value("-o");
         else if (a == "-d" || a == "--dbname") o.conninfo = value("-d");
-        else if (a == "-h" || a == "--help") usage("help");
+        else if (a == "-h" || a == "--help") help();
         else if (!a.empty() && a[0] == '-') usage("unknown option " + a);
         else if (o.conninfo.empty()) o.conninfo = a;
         else usage("unexpected argument " + a);
