@@ -84,8 +84,9 @@ private:
 
 // Applies one lead's deltas from a statement to its stored summary: removes `removed`, then
 // adds `added`. False when the summary cannot be trusted as of as_of (pruned past it, a
-// removed occurrence is not in it, or an added one lands where a pattern rule is settled): the caller rebuilds the lead from raw rows and discards
-// the summary, whose content is then unspecified.
+// removed occurrence is not in it, or an added one lands where a pattern rule is settled):
+// the caller rebuilds the lead from raw rows and discards the summary, whose content is then
+// unspecified.
 bool apply_deltas(Summary& summary, OccurrenceSpan added, OccurrenceSpan removed, Timestamp as_of);
 
 }  // namespace leadscore

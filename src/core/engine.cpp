@@ -49,8 +49,10 @@ void score_quiet_rule(const ActivityRuleSpec& rule, const std::vector<Timestamp>
 namespace {
 
 // Appends to `counted` the occurrences of a pattern rule's entry that count from
-// decided_until on; `counted` already holds the settled ones (the last may start a cooldown).
-void decide_pattern(const ActivityRuleSpec& rule, const RuleOccurrences& r, std::vector<Timestamp>& counted) {
+// decided_until on and before `until`; `counted` already holds the settled ones (the last may
+// start a cooldown).
+void decide_pattern(const ActivityRuleSpec& rule, const RuleOccurrences& r, std::vector<Timestamp>& counted,
+                    Timestamp until = kTimestampMax) {
     const std::vector<Timestamp>& times = r.times;
     std::optional<Timestamp> last_counted;
     if (!counted.empty()) last_counted = counted.back();
@@ -58,7 +60,7 @@ void decide_pattern(const ActivityRuleSpec& rule, const RuleOccurrences& r, std:
     std::size_t i = static_cast<std::size_t>(
         std::lower_bound(times.begin(), times.end(), r.decided_until) - times.begin());
     std::size_t window_start = 0;
-    for (; i < times.size(); i++) {
+    for (; i < times.size() && times[i] < until; i++) {
         const Timestamp t = times[i];
         if (rule.min_count) {
             std::int64_t rank;
@@ -209,9 +211,7 @@ bool settle_pattern(const ActivityRuleSpec& rule, RuleOccurrences& r, Timestamp 
     if (until <= r.decided_until) return false;
     // Decide up to `until` from the current state, then keep what can still matter after it.
     std::vector<Timestamp> counted = r.decided;
-    RuleOccurrences upto = r;
-    upto.times.erase(std::lower_bound(upto.times.begin(), upto.times.end(), until), upto.times.end());
-    decide_pattern(rule, upto, counted);
+    decide_pattern(rule, r, counted, until);
     const std::optional<Timestamp> last_counted =
         counted.empty() ? std::nullopt : std::optional<Timestamp>(counted.back());
     std::int64_t count = r.decided_count;

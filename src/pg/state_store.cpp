@@ -40,14 +40,17 @@ StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
     watch_relation(relid_);
 }
 
+std::uint32_t StateStore::model_lock_id() const {
+    return static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+}
+
 void StateStore::lock_keys(const std::vector<std::string>& keys) {
     // A lead's row and its first activities can arrive in two concurrent transactions that
     // cannot see each other; both sides meet on a per-(model, key bucket) lock, in bucket
     // order. Buckets bound the locks a big statement takes (the shared lock table is small).
     if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
     constexpr std::uint32_t kBuckets = 256;
-    const std::uint32_t model_hash =
-        static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    const std::uint32_t model_hash = model_lock_id();
     std::vector<std::uint32_t> buckets;
     buckets.reserve(std::min<std::size_t>(keys.size(), kBuckets));
     for (const std::string& k : keys)
@@ -67,7 +70,7 @@ void StateStore::lock_replica_writer() {
     // Changes applied by logical replication fire row triggers: a transaction then takes its
     // bucket locks row by row, in no common order, so the apply and table-sync workers of a
     // model would deadlock on them. They take turns on a lock of their own first.
-    const std::uint32_t model_hash = static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    const std::uint32_t model_hash = model_lock_id();
     pg_guard([&] {
         LOCKTAG tag;
         SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, 0, 4);

@@ -52,6 +52,8 @@ public:
     Oid relid() const { return relid_; }
 
 private:
+    // The model's part of the advisory lock tags its writers take.
+    std::uint32_t model_lock_id() const;
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
                                        std::vector<Datum>& args);
     CompiledModel& cm_;

@@ -117,8 +117,12 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         return trigger_result();
     }
     // Lock first, then load the rules: a rule change committed meanwhile is seen.
-    if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) StateStore(*get_model(model, true)).lock_replica_writer();
-    StateStore(*get_model(model, true)).lock_for_write();
+    {
+        const std::shared_ptr<CompiledModel> locking = get_model(model, true);
+        StateStore store(*locking);
+        if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) store.lock_replica_writer();
+        store.lock_for_write();
+    }
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
         std::shared_ptr<CompiledModel> cm = get_model(model, true);
@@ -280,8 +284,12 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         store.remove_absent_leads(nullptr);
         return trigger_result();
     }
-    if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) StateStore(*get_model(model, true)).lock_replica_writer();
-    StateStore(*get_model(model, true)).lock_for_write();
+    {
+        const std::shared_ptr<CompiledModel> locking = get_model(model, true);
+        StateStore store(*locking);
+        if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) store.lock_replica_writer();
+        store.lock_for_write();
+    }
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
         std::shared_ptr<CompiledModel> cm = get_model(model, true);

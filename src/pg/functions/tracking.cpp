@@ -294,7 +294,6 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     PG_RETURN_BOOL(true);
 }
 
-
 LEADSCORE_FUNCTION(leadscore_set_replica) {
     const std::string model = text_arg(fcinfo, 0, "model");
     if (PG_ARGISNULL(1)) raise(sqlstate::kInvalidParameterValue, "leadscore.set_replica: replica must not be NULL");
