@@ -116,10 +116,10 @@ void DeltaMap::clear() {
 bool apply_deltas(Summary& summary, OccurrenceSpan added, OccurrenceSpan removed, Timestamp as_of) {
     if (!summary.exact_at(as_of)) return false;
     for (const Occurrence& o : removed)
-        if (!summary.remove(o.rule_id, o.time)) return false;
+        if (!summary.remove(o.rule_id, o.time, o.value)) return false;
     for (const Occurrence& o : added) {
         if (summary.settled_at(o.rule_id, o.time)) return false;
-        summary.add(o.rule_id, o.time);
+        summary.add(o.rule_id, o.time, o.value);
     }
     return true;
 }

@@ -15,6 +15,7 @@ namespace leadscore {
 struct Occurrence {
     std::int64_t rule_id;
     Timestamp time;
+    MicroPoints value = kNoValue;  // multiply_by value
 };
 
 // A run of occurrences inside a DeltaMap.

@@ -289,15 +289,24 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
         auto first_counted = end - std::min<std::int64_t>(counted, end - begin);
         WideSum rule_sum = 0;
         bool decaying = false;
+        // A multiply_by rule's occurrence is worth points x its value.
+        const bool valued = !rule->has_time_pattern() && !r.values.empty();
+        auto occurrence_points = [&](std::vector<Timestamp>::const_iterator it) {
+            return valued ? multiply_points(rule->points, r.values[static_cast<std::size_t>(it - times.begin())])
+                          : rule->points;
+        };
         if (rule->half_life) {
             const double hl = interval_length_micros(*rule->half_life);
             for (auto it = first_counted; it != end; ++it) {
                 const double age = static_cast<double>(as_of) - static_cast<double>(*it);
                 const double factor = std::pow(0.5, age / hl);
-                const MicroPoints p = static_cast<MicroPoints>(std::llround(static_cast<double>(rule->points) * factor));
+                const MicroPoints p =
+                    static_cast<MicroPoints>(std::llround(static_cast<double>(occurrence_points(it)) * factor));
                 if (p != 0) decaying = true;
                 rule_sum += p;
             }
+        } else if (valued) {
+            for (auto it = first_counted; it != end; ++it) rule_sum += occurrence_points(it);
         } else {
             rule_sum = static_cast<WideSum>(rule->points) * counted;
         }
@@ -332,22 +341,31 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
 }
 
 FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids) {
+    std::vector<FitMatch> matches;
+    for (std::int64_t id : matching_rule_ids) matches.push_back(FitMatch{id, kNoValue});
+    return compute_fit(model, matches);
+}
+
+FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches) {
     FitResult result;
     WideSum total = 0;
-    std::vector<std::int64_t> ids = matching_rule_ids;
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    for (std::int64_t id : ids) {
-        const FitRuleSpec* rule = model.fit_rule(id);
+    std::vector<FitMatch> sorted = matches;
+    std::sort(sorted.begin(), sorted.end(), [](const FitMatch& a, const FitMatch& b) { return a.rule_id < b.rule_id; });
+    sorted.erase(std::unique(sorted.begin(), sorted.end(),
+                             [](const FitMatch& a, const FitMatch& b) { return a.rule_id == b.rule_id; }),
+                 sorted.end());
+    for (const FitMatch& m : sorted) {
+        const FitRuleSpec* rule = model.fit_rule(m.rule_id);
         if (!rule) continue;
-        total += rule->points;
+        const MicroPoints points = m.value == kNoValue ? rule->points : multiply_points(rule->points, m.value);
+        total += points;
         if (rule->disqualify) result.disqualified = true;
         Contribution c;
         c.rule_id = rule->id;
         c.rule_name = rule->name;
         c.family = Family::Fit;
         c.occurrences = 1;
-        c.points = rule->points;
+        c.points = points;
         c.disqualifies = rule->disqualify;
         result.contributions.push_back(std::move(c));
     }

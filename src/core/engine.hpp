@@ -100,7 +100,15 @@ struct FitResult {
     std::vector<Contribution> contributions;
 };
 
-// Sums the matching fit rules (ids of rules whose condition holds).
+// A fit rule whose conditions hold, with its multiply_by value (kNoValue without one).
+struct FitMatch {
+    std::int64_t rule_id = 0;
+    MicroPoints value = kNoValue;
+};
+
+// Sums the matching fit rules (a multiply_by rule is worth points x its value).
+FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches);
+// The same for rules without values, by id.
 FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids);
 
 struct LeadScore {

@@ -114,15 +114,48 @@ MicroPoints parse_rule_points(const std::string& rule_label, const std::string& 
     return *v;
 }
 
+void order_conditions(std::vector<ConditionRowSpec>& conditions) {
+    std::sort(conditions.begin(), conditions.end(), [](const ConditionRowSpec& a, const ConditionRowSpec& b) {
+        return a.grp != b.grp ? a.grp < b.grp : a.id < b.id;
+    });
+}
+
+MicroPoints multiply_points(MicroPoints points, MicroPoints value) {
+    const WideSum product = static_cast<WideSum>(points) * value;
+    const WideSum half = kPointScale / 2;
+    const WideSum rounded = product >= 0 ? (product + half) / kPointScale : -((-product + half) / kPointScale);
+    return narrow_points(rounded, "points x multiply_by");
+}
+
 void validate_rule_fields(const RawRuleFields& raw) {
     std::string reason;
+    const bool condition_row = raw.table == "activity_condition" || raw.table == "fit_condition";
+    if (condition_row) {
+        if (!raw.attribute || raw.attribute->empty())
+            reject(sqlstate::kInvalidParameterValue, raw, "attribute", "must name the column the condition tests");
+        if (!raw.op) reject(sqlstate::kInvalidParameterValue, raw, "op", "must not be null");
+    }
+    if (raw.multiply_by) {
+        if (raw.multiply_by->empty())
+            reject(sqlstate::kInvalidParameterValue, raw, "multiply_by", "must name a numeric column or be NULL");
+        const std::pair<bool, const char*> excluded[] = {
+            {raw.min_count.has_value(), "min_count"},
+            {raw.cooldown.has_value(), "cooldown"},
+            {raw.quiet_for.has_value(), "quiet_for"},
+        };
+        for (const auto& [set, column] : excluded)
+            if (set)
+                reject(sqlstate::kInvalidParameterValue, raw, "multiply_by",
+                       std::string("cannot be combined with ") + column,
+                       "Time patterns count occurrences; multiply_by weighs each one by a column's value.");
+    }
     if (raw.table == "activity_rule") {
         if (!raw.activity_type || raw.activity_type->empty())
             reject(sqlstate::kInvalidParameterValue, raw, "activity_type", "must not be empty");
     }
-    if (!raw.points_text)
+    if (!raw.points_text && !condition_row)
         reject(sqlstate::kInvalidParameterValue, raw, "points", "must not be null");
-    if (!parse_points(*raw.points_text, &reason))
+    if (raw.points_text && !parse_points(*raw.points_text, &reason))
         reject(sqlstate::kInvalidParameterValue, raw, "points", "value " + *raw.points_text + " " + reason);
     if (raw.max_points_text) {
         auto mp = parse_points(*raw.max_points_text, &reason);
@@ -171,8 +204,6 @@ void validate_rule_fields(const RawRuleFields& raw) {
     }
 
     const bool has_attribute = raw.attribute && !raw.attribute->empty();
-    if (raw.table == "fit_rule" && !has_attribute)
-        reject(sqlstate::kInvalidParameterValue, raw, "attribute", "must name a column of the leads table");
     if (!has_attribute) {
         if (raw.op) reject(sqlstate::kInvalidParameterValue, raw, "op", "is set but attribute is null");
         if (raw.values && !raw.values->empty())

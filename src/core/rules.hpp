@@ -35,12 +35,41 @@ struct ConditionSpec {
     std::vector<std::optional<std::string>> values;
 };
 
+// A row of fit_condition / activity_condition: AND within a group, OR across groups.
+struct ConditionRowSpec {
+    std::int64_t id = 0;
+    std::int32_t grp = 1;
+    ConditionSpec condition;
+};
+
+// Whether a rule's condition groups hold: true without groups; otherwise when every condition
+// of at least one group holds. `conditions` is ordered by (grp, id); holds(i) tests the i-th.
+template <class F>
+bool groups_hold(const std::vector<ConditionRowSpec>& conditions, F&& holds) {
+    if (conditions.empty()) return true;
+    std::size_t i = 0;
+    while (i < conditions.size()) {
+        const std::int32_t grp = conditions[i].grp;
+        bool all = true;
+        for (; i < conditions.size() && conditions[i].grp == grp; i++)
+            if (all && !holds(i)) all = false;
+        if (all) return true;
+    }
+    return false;
+}
+
+// Sorts condition rows by (grp, id), the order groups_hold expects.
+void order_conditions(std::vector<ConditionRowSpec>& conditions);
+
 struct ActivityRuleSpec {
     std::int64_t id = 0;
     std::string model;
     std::string name;
     std::string activity_type;
     ConditionSpec condition;
+    std::vector<ConditionRowSpec> conditions;
+    // A numeric column: each counted occurrence is worth points x its value.
+    std::string multiply_by;
     MicroPoints points = 0;
     bool once = false;
     std::optional<std::int64_t> max_count;
@@ -69,7 +98,10 @@ struct FitRuleSpec {
     std::int64_t id = 0;
     std::string model;
     std::string name;
-    ConditionSpec condition;
+    ConditionSpec condition;  // attribute empty: no inline condition
+    std::vector<ConditionRowSpec> conditions;
+    // A numeric column of the lead or a relation: the rule is worth points x its value.
+    std::string multiply_by;
     MicroPoints points = 0;
     bool disqualify = false;
     bool enabled = true;
@@ -92,7 +124,7 @@ struct ModelSpec {
 // Raw rule fields as written by a user, before validation: the validator checks them
 // and names the rule, the column and the problem in its error.
 struct RawRuleFields {
-    std::string table;                 // "activity_rule" or "fit_rule"
+    std::string table;                 // activity_rule, fit_rule, activity_condition, fit_condition
     std::string rule_label;            // e.g. rule "demo request" (id 7)
     std::optional<std::string> attribute;
     std::optional<std::string> op;
@@ -108,6 +140,7 @@ struct RawRuleFields {
     std::optional<Interval> within;
     std::optional<Interval> cooldown;
     std::optional<Interval> quiet_for;
+    std::optional<std::string> multiply_by;
 };
 
 // Validates the parts of a rule that need no catalog: operator, number of values,
@@ -119,6 +152,10 @@ void validate_stage(const std::string& model, const std::string& stage_name,
                     const std::optional<std::string>& min_score,
                     const std::optional<std::string>& min_fit,
                     const std::optional<std::string>& min_engagement);
+
+// points x value (both in millionths), rounded half away from zero to millionths; throws
+// UserError when the product is out of range.
+MicroPoints multiply_points(MicroPoints points, MicroPoints value);
 
 // Parses a numeric column of a rule row, throwing UserError naming rule and column.
 MicroPoints parse_rule_points(const std::string& rule_label, const std::string& column,

@@ -12,6 +12,8 @@ constexpr unsigned char kSummaryVersion = 1;
 constexpr unsigned char kSummaryVersionMarked = 2;
 // Version 3 adds, per rule, the settled counting of a time-pattern rule.
 constexpr unsigned char kSummaryVersionSettled = 3;
+// Version 4 adds, per rule, the multiply_by values of its occurrences.
+constexpr unsigned char kSummaryVersionValued = 4;
 
 void put_varint(std::string& out, std::uint64_t v) {
     while (v >= 0x80) {
@@ -78,9 +80,17 @@ RuleOccurrences& Summary::entry(std::int64_t rule_id) {
     return *it;
 }
 
-void Summary::add(std::int64_t rule_id, Timestamp t) {
-    auto& v = entry(rule_id).times;
-    if (!v.empty() && v.back() > t) sorted_ = false;
+void Summary::add(std::int64_t rule_id, Timestamp t, MicroPoints value) {
+    RuleOccurrences& e = entry(rule_id);
+    auto& v = e.times;
+    if (value != kNoValue) {
+        if (e.values.size() != v.size()) throw std::logic_error("leadscore: valued and plain occurrences mixed");
+        if (!v.empty() && (v.back() > t || (v.back() == t && e.values.back() > value))) sorted_ = false;
+        e.values.push_back(value);
+    } else {
+        if (!e.values.empty()) throw std::logic_error("leadscore: valued and plain occurrences mixed");
+        if (!v.empty() && v.back() > t) sorted_ = false;
+    }
     v.push_back(t);
 }
 
@@ -91,11 +101,23 @@ bool Summary::settled_at(std::int64_t rule_id, Timestamp t) const {
 
 void Summary::normalize() const {
     if (sorted_) return;
-    for (auto& r : rules_) std::sort(r.times.begin(), r.times.end());
+    for (auto& r : rules_) {
+        if (r.values.empty()) {
+            std::sort(r.times.begin(), r.times.end());
+            continue;
+        }
+        std::vector<std::pair<Timestamp, MicroPoints>> pairs(r.times.size());
+        for (std::size_t i = 0; i < pairs.size(); i++) pairs[i] = {r.times[i], r.values[i]};
+        std::sort(pairs.begin(), pairs.end());
+        for (std::size_t i = 0; i < pairs.size(); i++) {
+            r.times[i] = pairs[i].first;
+            r.values[i] = pairs[i].second;
+        }
+    }
     sorted_ = true;
 }
 
-bool Summary::remove(std::int64_t rule_id, Timestamp t) {
+bool Summary::remove(std::int64_t rule_id, Timestamp t, MicroPoints value) {
     // What was dropped may count again once an occurrence is gone: only raw rows can tell.
     if (exact_from_ != kTimestampMin) return false;
     normalize();
@@ -103,6 +125,17 @@ bool Summary::remove(std::int64_t rule_id, Timestamp t) {
     if (it == rules_.end() || it->rule_id != rule_id) return false;
     auto& v = it->times;
     auto pos = std::lower_bound(v.begin(), v.end(), t);
+    if (value != kNoValue || !it->values.empty()) {
+        if (value == kNoValue || it->values.empty()) return false;
+        const auto first = static_cast<std::size_t>(pos - v.begin());
+        std::size_t i = first;
+        while (i < v.size() && v[i] == t && it->values[i] < value) i++;
+        if (i == v.size() || v[i] != t || it->values[i] != value) return false;
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+        it->values.erase(it->values.begin() + static_cast<std::ptrdiff_t>(i));
+        if (it->empty()) rules_.erase(it);
+        return true;
+    }
     if (pos == v.end() || *pos != t) return false;
     v.erase(pos);
     if (it->empty()) rules_.erase(it);
@@ -114,8 +147,13 @@ void Summary::merge(const Summary& other) {
         // Only summaries built from raw rows are merged (aggregate states): never settled ones.
         if (r.has_decisions()) throw std::logic_error("leadscore: merging a settled summary");
         if (r.times.empty()) continue;
-        auto& v = entry(r.rule_id).times;
-        v.insert(v.end(), r.times.begin(), r.times.end());
+        RuleOccurrences& e = entry(r.rule_id);
+        if (e.values.size() != e.times.size() && !r.values.empty())
+            throw std::logic_error("leadscore: valued and plain occurrences mixed");
+        e.times.insert(e.times.end(), r.times.begin(), r.times.end());
+        e.values.insert(e.values.end(), r.values.begin(), r.values.end());
+        if (!e.values.empty() && e.values.size() != e.times.size())
+            throw std::logic_error("leadscore: valued and plain occurrences mixed");
     }
     sorted_ = false;
     mark_exact_from(other.exact_from_);
@@ -177,9 +215,11 @@ std::string Summary::serialize() const {
     std::string out;
     // Typically 2-5 bytes per occurrence: one allocation.
     out.reserve(16 + 4 * rules_.size() + 5 * occurrence_count());
-    const bool settled = this->settled();
+    const bool valued =
+        std::any_of(rules_.begin(), rules_.end(), [](const RuleOccurrences& r) { return !r.values.empty(); });
+    const bool settled = this->settled() || valued;
     if (settled) {
-        out.push_back(static_cast<char>(kSummaryVersionSettled));
+        out.push_back(static_cast<char>(valued ? kSummaryVersionValued : kSummaryVersionSettled));
         put_varint(out, zigzag(exact_from_));
     } else if (exact_from_ == kTimestampMin) {
         out.push_back(static_cast<char>(kSummaryVersion));
@@ -192,6 +232,10 @@ std::string Summary::serialize() const {
         put_varint(out, zigzag(r.rule_id));
         put_varint(out, r.times.size());
         put_times(out, r.times);
+        if (valued) {
+            put_varint(out, r.values.empty() ? 0 : 1);
+            for (MicroPoints v : r.values) put_varint(out, zigzag(v));
+        }
         if (!settled) continue;
         put_varint(out, r.has_decisions() ? 1 : 0);
         if (!r.has_decisions()) continue;
@@ -209,12 +253,14 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
     if (len == 0) return s;
     Reader r(data, len);
     const unsigned char version = r.byte();
-    if (version != kSummaryVersion && version != kSummaryVersionMarked && version != kSummaryVersionSettled)
+    if (version != kSummaryVersion && version != kSummaryVersionMarked && version != kSummaryVersionSettled &&
+        version != kSummaryVersionValued)
         throw UserError(sqlstate::kDataCorrupted, "leadscore summary has an unknown format version");
-    const bool settled = version == kSummaryVersionSettled;
+    const bool valued = version == kSummaryVersionValued;
+    const bool settled = version == kSummaryVersionSettled || valued;
     if (version != kSummaryVersion) {
         s.exact_from_ = unzigzag(r.varint());
-        if (s.exact_from_ == kTimestampMin) Reader::corrupt();
+        if (s.exact_from_ == kTimestampMin && !valued) Reader::corrupt();
     }
     std::uint64_t nrules = r.varint();
     if (nrules > len) Reader::corrupt();
@@ -230,6 +276,15 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
         RuleOccurrences& entry = s.rules_.back();
         entry.rule_id = id;
         read_times(r, n, entry.times);
+        if (valued && r.varint() != 0) {
+            entry.values.reserve(n);
+            for (std::uint64_t i = 0; i < n; i++) {
+                const MicroPoints v = unzigzag(r.varint());
+                if (v == kNoValue || (i > 0 && entry.times[i] == entry.times[i - 1] && v < entry.values.back()))
+                    Reader::corrupt();
+                entry.values.push_back(v);
+            }
+        }
         if (settled && r.varint() != 0) {
             entry.decided_until = unzigzag(r.varint());
             entry.earlier = static_cast<std::int64_t>(r.varint());
@@ -238,6 +293,7 @@ Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
             if (nd > len || entry.decided_until == kTimestampMin || entry.earlier < 0 || entry.decided_count < 0)
                 Reader::corrupt();
             read_times(r, nd, entry.decided);
+            if (!entry.values.empty()) Reader::corrupt();
         }
         if (entry.empty()) Reader::corrupt();
     }
@@ -251,6 +307,7 @@ bool Summary::operator==(const Summary& o) const {
     if (rules_.size() != o.rules_.size()) return false;
     for (std::size_t i = 0; i < rules_.size(); i++)
         if (rules_[i].rule_id != o.rules_[i].rule_id || rules_[i].times != o.rules_[i].times ||
+            rules_[i].values != o.rules_[i].values ||
             rules_[i].decided_until != o.rules_[i].decided_until || rules_[i].decided != o.rules_[i].decided ||
             rules_[i].decided_count != o.rules_[i].decided_count || rules_[i].earlier != o.rules_[i].earlier)
             return false;

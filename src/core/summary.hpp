@@ -15,6 +15,9 @@ namespace leadscore {
 struct RuleOccurrences {
     std::int64_t rule_id = 0;
     std::vector<Timestamp> times;  // sorted once the summary is read
+    // A multiply_by rule's value of each occurrence (same order as times; empty otherwise):
+    // equal times are ordered by value.
+    std::vector<MicroPoints> values;
 
     // A time-pattern rule's entry, once pruned: whether each occurrence before decided_until
     // counts is settled. `decided` holds the counted ones that can still matter (by time),
@@ -35,13 +38,15 @@ struct RuleOccurrences {
 // Rules are kept in a vector sorted by id (a lead has a handful): one allocation per rule.
 class Summary {
 public:
-    void add(std::int64_t rule_id, Timestamp t);
+    // value: the occurrence's multiply_by value, or kNoValue. A rule's occurrences either all
+    // carry a value or none does.
+    void add(std::int64_t rule_id, Timestamp t, MicroPoints value = kNoValue);
     // Whether an occurrence at t would land where a pattern rule's counting is settled: it can
     // change what counts after it, so the caller rebuilds from raw rows instead of adding it.
     bool settled_at(std::int64_t rule_id, Timestamp t) const;
     // Removes one occurrence; false when it is not there, or when occurrences were dropped
     // (marked exact from some time): the caller rebuilds from raw rows.
-    bool remove(std::int64_t rule_id, Timestamp t);
+    bool remove(std::int64_t rule_id, Timestamp t, MicroPoints value = kNoValue);
     void merge(const Summary& other);
     void clear() {
         rules_.clear();
@@ -75,6 +80,8 @@ public:
             if (n > 0) {
                 dropped = true;
                 r.times.erase(r.times.begin(), r.times.begin() + static_cast<std::ptrdiff_t>(n));
+                if (!r.values.empty())
+                    r.values.erase(r.values.begin(), r.values.begin() + static_cast<std::ptrdiff_t>(n));
             }
             if (r.empty()) continue;
             if (out != i) rules_[out] = std::move(r);
@@ -102,7 +109,8 @@ public:
 
     // Compact binary form: version byte (2 when marked: then the exact-from time; 3 when also
     // a pattern rule is settled), then per rule its id and delta-encoded times (version 3: then
-    // a flag and, when set, decided_until, earlier, decided_count and the decided times).
+    // a flag and, when set, decided_until, earlier, decided_count and the decided times;
+    // version 4, written only when a rule carries values: version 3, then a flag and the values).
     std::string serialize() const;
     // Throws UserError (data corrupted) on malformed input.
     static Summary deserialize(const unsigned char* data, std::size_t len);

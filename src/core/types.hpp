@@ -19,6 +19,8 @@ constexpr std::int64_t kMicrosPerDay = 86400LL * kMicrosPerSecond;
 constexpr MicroPoints kPointScale = 1000000;
 // Largest accepted magnitude of a point value, a cap or a score bound (in points).
 constexpr MicroPoints kMaxPointsMagnitude = 1000000000000LL * kPointScale;  // 1e12 points
+// An occurrence of a rule without multiply_by carries no value.
+constexpr MicroPoints kNoValue = INT64_MIN;
 
 // PostgreSQL interval: months, days and microseconds are kept apart because they are
 // calendar units of different length.

@@ -305,7 +305,7 @@ TEST(Engine, FitClampStagesAndDisqualification) {
     s.add(2, 0);
     EngagementResult e = compute_engagement(m, s, kDay, false);
     EXPECT_EQ(e.engagement, pts("10"));  // disabled rule ignored
-    FitResult f = compute_fit(m, {1});
+    FitResult f = compute_fit(m, std::vector<std::int64_t>{1});
     LeadScore ls = combine_score(m, f.fit, f.disqualified, e);
     EXPECT_EQ(ls.score, pts("30"));
     EXPECT_EQ(ls.stage, std::optional<std::string>("cold"));

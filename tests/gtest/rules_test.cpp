@@ -1,3 +1,4 @@
+#include <set>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -294,14 +295,27 @@ TEST(ValidateRuleFields, BothExpiryAndHalfLife) {
 }
 
 TEST(ValidateRuleFields, AttributeRules) {
-    // A fit rule must name an attribute.
+    // A fit rule without an inline condition matches on its condition rows (or every lead).
     auto f = fit("=", {"x"});
     f.attribute.reset();
     f.op.reset();
     f.values.reset();
-    expect_rejected(f, "attribute", "must name a column of the leads table");
+    EXPECT_NO_THROW(validate_rule_fields(f));
+    // A condition row must name its attribute and operator; it has no points.
+    auto c = fit("=", {"x"});
+    c.table = "fit_condition";
+    c.points_text.reset();
+    EXPECT_NO_THROW(validate_rule_fields(c));
+    c.attribute = "";
+    expect_rejected(c, "attribute", "must name the column the condition tests");
+    c.attribute = "account.revenue";
+    c.op.reset();
+    expect_rejected(c, "op", "must not be null");
+    c.op = "between";
+    expect_rejected(c, "value", "must hold exactly two values");
     f.attribute = "";
-    expect_rejected(f, "attribute", "must name a column");
+    f.op = "=";
+    expect_rejected(f, "op", "is set but attribute is null");
     // op without attribute.
     auto a = activity();
     a.op = "=";
@@ -421,4 +435,64 @@ TEST(EmailDomain, InSortedList) {
     EXPECT_FALSE(email_domain_in("gmail.com", domains));
     EXPECT_TRUE(email_domain_in("user@", domains));
     EXPECT_FALSE(email_domain_in("user@", {"gmail.com"}));
+}
+
+TEST(ValidateRuleFields, MultiplyBy) {
+    auto a = activity();
+    a.multiply_by = "amount";
+    EXPECT_NO_THROW(validate_rule_fields(a));
+    a.multiply_by = "";
+    expect_rejected(a, "multiply_by", "must name a numeric column");
+    a.multiply_by = "amount";
+    a.min_count = 2;
+    expect_rejected(a, "multiply_by", "cannot be combined with min_count");
+    a.min_count.reset();
+    a.cooldown = days(1);
+    expect_rejected(a, "multiply_by", "cannot be combined with cooldown");
+}
+
+TEST(Conditions, GroupsAreAndWithinOrAcross) {
+    auto row = [](std::int64_t id, std::int32_t grp) {
+        ConditionRowSpec c;
+        c.id = id;
+        c.grp = grp;
+        return c;
+    };
+    std::vector<ConditionRowSpec> none;
+    EXPECT_TRUE(groups_hold(none, [](std::size_t) { return false; }));
+    std::vector<ConditionRowSpec> conds = {row(5, 2), row(1, 1), row(3, 1), row(4, 2), row(9, 7)};
+    order_conditions(conds);
+    ASSERT_EQ(conds[0].id, 1);
+    ASSERT_EQ(conds[1].id, 3);
+    ASSERT_EQ(conds[2].id, 4);
+    ASSERT_EQ(conds[3].id, 5);
+    ASSERT_EQ(conds[4].id, 9);
+    auto with = [&](std::set<std::int64_t> true_ids) {
+        return groups_hold(conds, [&](std::size_t i) { return true_ids.count(conds[i].id) > 0; });
+    };
+    EXPECT_FALSE(with({}));
+    EXPECT_FALSE(with({1, 4}));        // half of group 1, half of group 2
+    EXPECT_TRUE(with({1, 3}));         // all of group 1
+    EXPECT_TRUE(with({4, 5}));         // all of group 2
+    EXPECT_TRUE(with({9}));            // a group of one
+    EXPECT_FALSE(with({1, 5}));
+    // Every possible truth assignment: the result is OR over groups of AND within each.
+    for (int mask = 0; mask < 32; mask++) {
+        std::set<std::int64_t> t;
+        for (int b = 0; b < 5; b++)
+            if (mask & (1 << b)) t.insert(conds[static_cast<std::size_t>(b)].id);
+        const bool expected = (t.count(1) && t.count(3)) || (t.count(4) && t.count(5)) || t.count(9);
+        EXPECT_EQ(with(t), expected) << mask;
+    }
+}
+
+TEST(MultiplyPoints, RoundsHalfAwayFromZero) {
+    EXPECT_EQ(multiply_points(1000000, 250000000), 250000000);      // 1 x 250
+    EXPECT_EQ(multiply_points(10000, 1234000000), 12340000);       // 0.01 x 1234 = 12.34
+    EXPECT_EQ(multiply_points(1500000, 333333), 500000);           // 1.5 x 0.333333 = 0.4999995 -> 0.5
+    EXPECT_EQ(multiply_points(-1500000, 333333), -500000);
+    EXPECT_EQ(multiply_points(1, 1), 0);                           // 1e-12 rounds to 0
+    EXPECT_EQ(multiply_points(1, 500000), 1);                      // 0.0000005 -> 0.000001
+    EXPECT_EQ(multiply_points(-1, 500000), -1);
+    EXPECT_THROW(multiply_points(kMaxPointsMagnitude, kMaxPointsMagnitude), UserError);
 }

@@ -483,7 +483,7 @@ TEST(Engine, DisqualifiedByFitRule) {
     EXPECT_EQ(ls.score, P(70));
     EXPECT_EQ(ls.stage, std::optional<std::string>("disqualified"));
     // Without the disqualifying match the lead would be SQL.
-    FitResult f2 = compute_fit(m, {1});
+    FitResult f2 = compute_fit(m, std::vector<std::int64_t>{1});
     EXPECT_FALSE(f2.disqualified);
     EXPECT_EQ(combine_score(m, f2.fit, f2.disqualified, e).stage, std::optional<std::string>("SQL"));
 }
@@ -501,7 +501,7 @@ TEST(Engine, ComputeFitSumsDeduplicatesAndDescribes) {
     EXPECT_EQ(f.contributions[0].points, P(20));
     EXPECT_EQ(f.contributions[1].rule_id, 3);
     EXPECT_EQ(f.contributions[1].points, P(10));
-    EXPECT_EQ(compute_fit(m, {}).fit, 0);
+    EXPECT_EQ(compute_fit(m, std::vector<std::int64_t>{}).fit, 0);
     EXPECT_EQ(compute_fit(m, {1, 2, 3}).fit, 37500000);
 }
 
@@ -756,7 +756,7 @@ TEST(Engine, CombineScorePassesNextChange) {
     Model m = model_of({r}, {fit_rule(1, "CEO", P(20))});
     Summary s;
     s.add(1, D(0));
-    FitResult f = compute_fit(m, {1});
+    FitResult f = compute_fit(m, std::vector<std::int64_t>{1});
     LeadScore ls = combine_score(m, f.fit, f.disqualified, compute_engagement(m, s, D(1), false));
     EXPECT_EQ(ls.score, P(22));
     EXPECT_EQ(ls.next_change, std::optional<Timestamp>(D(30)));

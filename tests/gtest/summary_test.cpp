@@ -230,7 +230,7 @@ TEST(Summary, WrongVersionThrows) {
     Summary s;
     s.add(1, 1);
     std::string bytes = s.serialize();
-    for (unsigned char v : {0, 4, 0xff}) {
+    for (unsigned char v : {0, 5, 0xff}) {
         bytes[0] = static_cast<char>(v);
         try {
             from_bytes(bytes);
