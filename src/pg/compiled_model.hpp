@@ -32,7 +32,16 @@ struct TrackingInfo {
     std::string key_type_name;                // format_type of key_type
 };
 
-// One rule's condition compiled for one row type.
+// A relation of the model (leadscore.relation), resolved.
+struct RelationInfo {
+    std::string name;
+    std::string lead_column;
+    Oid target = InvalidOid;
+    std::string target_name;  // qualified, quoted
+    std::string target_key;
+};
+
+// One condition compiled for one row type.
 struct CompiledCondition {
     std::int64_t rule_id = 0;
     int column = -1;           // index into Matcher::columns
@@ -51,11 +60,11 @@ struct ColumnBinding {
     Oid collation = InvalidOid;
 };
 
-// The conditions of one rule family compiled against one row type.
+// Conditions compiled against one row type, in the order they were given.
 class Matcher {
 public:
     std::vector<ColumnBinding> columns;
-    std::unordered_map<std::int64_t, CompiledCondition> conditions;
+    std::vector<CompiledCondition> conditions;
     // Plain PostgreSQL code: call only inside pg_guard.
     static bool evaluate(const CompiledCondition& c, Datum value, bool isnull);
     int column_index(const std::string& name) const;
@@ -82,6 +91,23 @@ struct StateKeyInfo {
     Oid eq_proc = InvalidOid;
 };
 
+// Where a condition of a rule is evaluated: on the activity row, or on the lead row (the lead's
+// columns and its related rows), and its index in that side's Matcher.
+struct ConditionRef {
+    bool lead_side = false;
+    int index = -1;
+};
+
+// A rule's conditions as compiled: its inline condition, its condition rows (in the core's
+// (grp, id) order), and the column whose value multiplies its points.
+struct RuleRefs {
+    std::string label;
+    std::optional<ConditionRef> inline_condition;
+    std::vector<ConditionRef> rows;
+    int multiply_column = -1;  // activity rules: activity matcher column; fit rules: lead matcher column
+    Oid multiply_type = InvalidOid;
+};
+
 struct CompiledModel {
     CompiledModel() = default;
     // Frees the kept plans and the memory context; the model cache destroys models only at
@@ -93,7 +119,18 @@ struct CompiledModel {
     std::unique_ptr<Model> model;
     std::optional<TrackingInfo> tracking;
     std::unique_ptr<Matcher> activity_matcher;  // against the activity table (tracked only)
-    std::unique_ptr<Matcher> fit_matcher;       // against the leads table (tracked with leads only)
+    // Against the lead row: leads-table columns by name, related columns as "relation.column".
+    std::unique_ptr<Matcher> lead_matcher;
+    std::vector<RelationInfo> relations;
+    std::unordered_map<std::int64_t, RuleRefs> activity_refs;
+    std::unordered_map<std::int64_t, RuleRefs> fit_refs;
+    // Whether some activity rule tests the lead or a related row: matching an activity then
+    // needs its lead's row.
+    bool activity_reads_lead = false;
+    // Results of the lead matcher's conditions for a lead without a row (every column NULL).
+    std::vector<char> absent_lead_conditions;
+    // Columns of the leads table whose change can change a score (key excluded).
+    std::vector<std::string> lead_table_columns;
     MemoryContext context = nullptr;            // owns operands and FmgrInfo data
     // Prepared generic plans of this model's state statements, by SQL text.
     std::map<std::string, SPIPlanPtr> plans;

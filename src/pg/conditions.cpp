@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "pg/conditions.hpp"
+#include "pg/lead_row.hpp"
 #include "pg/relations.hpp"
 #include "pg/rule_loading.hpp"
 #include "pg/spi.hpp"
@@ -13,6 +14,7 @@ extern "C" {
 #include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
 #include "parser/parse_coerce.h"
@@ -85,7 +87,7 @@ CompiledCondition compile_condition(const ConditionSource& source, const std::st
     CompiledCondition c;
     c.rule_id = source.rule_id;
     c.op = *spec.op;
-    const int attno = find_attribute(desc, spec.attribute);
+    const int attno = find_attribute(desc, source.column);
     if (attno == 0)
         raise(sqlstate::kUndefinedColumn,
               label + ": column \"" + spec.attribute + "\" does not exist in table " + relation_name, std::string(),
@@ -93,9 +95,9 @@ CompiledCondition compile_condition(const ConditionSource& source, const std::st
     Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
     const Oid coltype = att->atttypid;
     c.collation = att->attcollation;
-    int idx = matcher.column_index(spec.attribute);
+    int idx = matcher.column_index(source.column);
     if (idx < 0) {
-        matcher.columns.push_back(ColumnBinding{spec.attribute, coltype, att->attcollation});
+        matcher.columns.push_back(ColumnBinding{source.column, coltype, att->attcollation});
         idx = static_cast<int>(matcher.columns.size()) - 1;
     }
     c.column = idx;
@@ -167,27 +169,203 @@ bool Matcher::evaluate(const CompiledCondition& c, Datum value, bool isnull) {
     return evaluate_condition(c.op, PgValue{value, isnull}, operands, ops);
 }
 
-std::vector<ConditionSource> activity_conditions(const Model& model) {
-    std::vector<ConditionSource> out;
-    for (const ActivityRuleSpec& r : model.activity_rules())
-        if (!r.condition.attribute.empty())
-            out.push_back(ConditionSource{r.id, rule_label("activity_rule", r.name, r.id), &r.condition});
-    return out;
+namespace {
+
+// Where an attribute is read: activity rules read plain names on the activity row; "lead.x"
+// and "relation.x" (and, for fit rules, plain names) on the lead row.
+std::pair<bool, std::string> place_attribute(const std::string& attribute, bool activity_rule,
+                                             const std::vector<RelationInfo>& relations, const std::string& label) {
+    const auto dot = attribute.find('.');
+    if (dot == std::string::npos) return {!activity_rule, attribute};
+    const std::string prefix = attribute.substr(0, dot);
+    if (prefix == "lead") return {true, attribute.substr(dot + 1)};
+    if (!find_relation(relations, prefix))
+        raise(sqlstate::kUndefinedObject,
+              label + ": attribute \"" + attribute + "\" names unknown relation \"" + prefix + "\"", std::string(),
+              "Define it in leadscore.relation first, or use lead.column for the lead's own columns.");
+    return {true, attribute};
 }
 
-std::vector<ConditionSource> fit_conditions(const Model& model) {
-    std::vector<ConditionSource> out;
-    for (const FitRuleSpec& r : model.fit_rules())
-        out.push_back(ConditionSource{r.id, rule_label("fit_rule", r.name, r.id), &r.condition});
-    return out;
+}  // namespace
+
+ConditionPlan plan_conditions(const Model& model, const std::vector<RelationInfo>& relations) {
+    ConditionPlan plan;
+    auto add = [&](bool activity_rule, std::int64_t id, const std::string& label, const ConditionSpec& spec,
+                   const std::string& where) {
+        auto [lead_side, column] = place_attribute(spec.attribute, activity_rule, relations, where);
+        std::vector<ConditionSource>& side = lead_side ? plan.lead_side : plan.activity_side;
+        side.push_back(ConditionSource{id, where, &spec, column});
+        if (activity_rule && lead_side) plan.activity_reads_lead = true;
+        (void)label;
+        return ConditionRef{lead_side, static_cast<int>(side.size()) - 1};
+    };
+    for (const ActivityRuleSpec& r : model.activity_rules()) {
+        if (r.condition.attribute.empty() && r.conditions.empty() && r.multiply_by.empty()) continue;
+        RuleRefs refs;
+        refs.label = rule_label("activity_rule", r.name, r.id);
+        if (!r.condition.attribute.empty()) refs.inline_condition = add(true, r.id, refs.label, r.condition, refs.label);
+        for (const ConditionRowSpec& c : r.conditions)
+            refs.rows.push_back(add(true, r.id, refs.label, c.condition,
+                                    refs.label + " condition " + std::to_string(c.id) + " (group " +
+                                        std::to_string(c.grp) + ")"));
+        if (!r.multiply_by.empty()) plan.activity_multiply.emplace_back(r.id, r.multiply_by);
+        plan.activity_refs.emplace(r.id, std::move(refs));
+    }
+    for (const FitRuleSpec& r : model.fit_rules()) {
+        RuleRefs refs;
+        refs.label = rule_label("fit_rule", r.name, r.id);
+        if (!r.condition.attribute.empty()) refs.inline_condition = add(false, r.id, refs.label, r.condition, refs.label);
+        for (const ConditionRowSpec& c : r.conditions)
+            refs.rows.push_back(add(false, r.id, refs.label, c.condition,
+                                    refs.label + " condition " + std::to_string(c.id) + " (group " +
+                                        std::to_string(c.grp) + ")"));
+        if (!r.multiply_by.empty())
+            plan.fit_multiply.emplace_back(r.id, place_attribute(r.multiply_by, false, relations, refs.label).second);
+        plan.fit_refs.emplace(r.id, std::move(refs));
+    }
+    return plan;
 }
 
 std::unique_ptr<Matcher> compile_matcher(const std::vector<ConditionSource>& sources,
                                          const std::string& relation_name, TupleDesc desc, MemoryContext context) {
     auto matcher = std::make_unique<Matcher>();
     for (const ConditionSource& source : sources)
-        matcher->conditions.emplace(source.rule_id, compile_condition(source, relation_name, desc, *matcher, context));
+        matcher->conditions.push_back(compile_condition(source, relation_name, desc, *matcher, context));
     return matcher;
+}
+
+namespace {
+
+bool is_numeric_type(Oid type) {
+    Oid base = type;
+    pg_guard([&] { base = getBaseType(type); });
+    return base == INT2OID || base == INT4OID || base == INT8OID || base == NUMERICOID || base == FLOAT4OID ||
+           base == FLOAT8OID;
+}
+
+// Adds a multiply_by column to a matcher's columns; it must be numeric.
+int bind_multiply_column(Matcher& m, TupleDesc desc, const std::string& column, const std::string& label,
+                         const std::string& attribute, const std::string& relation_name, Oid& type_out) {
+    const int attno = find_attribute(desc, column);
+    if (attno == 0)
+        raise(sqlstate::kUndefinedColumn, label + ": column \"multiply_by\" names \"" + attribute +
+                                              "\", which does not exist in " + relation_name);
+    Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
+    if (!is_numeric_type(att->atttypid))
+        raise(sqlstate::kDatatypeMismatch, label + ": column \"multiply_by\" names \"" + attribute + "\" of type " +
+                                               type_name(att->atttypid) + ", which is not numeric",
+              std::string(), "multiply_by needs a smallint, integer, bigint, numeric, real or double precision column.");
+    type_out = att->atttypid;
+    int idx = m.column_index(column);
+    if (idx < 0) {
+        m.columns.push_back(ColumnBinding{column, att->atttypid, att->attcollation});
+        idx = static_cast<int>(m.columns.size()) - 1;
+    }
+    return idx;
+}
+
+// The activity-side matcher for one row type, with the multiply_by columns bound after the
+// condition columns (the same order for every row type, so RuleRefs indexes agree).
+std::unique_ptr<Matcher> build_activity_matcher(const ConditionPlan& plan, const Model& model,
+                                                const std::string& relation_name, TupleDesc desc, MemoryContext context,
+                                                std::unordered_map<std::int64_t, RuleRefs>* refs) {
+    auto m = compile_matcher(plan.activity_side, relation_name, desc, context);
+    for (const auto& [id, column] : plan.activity_multiply) {
+        const ActivityRuleSpec* r = model.activity_rule(id);
+        Oid type = InvalidOid;
+        const std::string label = rule_label("activity_rule", r->name, r->id);
+        const auto dot = column.find('.');
+        if (dot != std::string::npos)
+            raise(sqlstate::kInvalidParameterValue, label + ": column \"multiply_by\" must name a column of the activity row, not \"" + column + "\"");
+        const int idx = bind_multiply_column(*m, desc, column, label, column, relation_name, type);
+        if (refs) {
+            RuleRefs& rr = refs->at(id);
+            rr.multiply_column = idx;
+            rr.multiply_type = type;
+        }
+    }
+    return m;
+}
+
+}  // namespace
+
+void check_against_tables(const TrackingInfo& tracking, const std::vector<RelationInfo>& relations,
+                          bool activity_rule, const std::string& label, const ConditionSpec* spec,
+                          const std::string& multiply_by) {
+    const std::string& attribute = spec ? spec->attribute : multiply_by;
+    auto [lead_side, column] = place_attribute(attribute, activity_rule && spec, relations, label);
+    if (!spec && activity_rule) lead_side = attribute.find('.') != std::string::npos;
+    MemoryContext scratch = nullptr;
+    pg_guard([&] { scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore check", ALLOCSET_SMALL_SIZES); });
+    TupleDesc desc;
+    std::string where;
+    if (lead_side) {
+        if (!spec && activity_rule)
+            raise(sqlstate::kInvalidParameterValue,
+                  label + ": column \"multiply_by\" must name a column of the activity row, not \"" + attribute + "\"");
+        const ConditionSource source{0, label, spec, column};
+        std::vector<ConditionSource> sources;
+        std::vector<std::pair<std::string, std::string>> extra;
+        if (spec)
+            sources.push_back(source);
+        else
+            extra.emplace_back(column, label);
+        desc = lead_row_desc(tracking, relations, sources, extra);
+        where = "the lead row of " + tracking.leads_name;
+    } else {
+        desc = relation_desc_copy(tracking.activities);
+        where = tracking.activities_name;
+    }
+    Matcher m;
+    if (spec) {
+        compile_matcher({ConditionSource{0, label, spec, column}}, where, desc, scratch);
+    } else {
+        Oid type = InvalidOid;
+        bind_multiply_column(m, desc, column, label, attribute, where, type);
+    }
+    pg_guard([&] { MemoryContextDelete(scratch); });
+}
+
+void compile_model_conditions(CompiledModel& cm) {
+    const TrackingInfo& t = *cm.tracking;
+    ConditionPlan plan = plan_conditions(*cm.model, cm.relations);
+    cm.activity_refs = plan.activity_refs;
+    cm.fit_refs = plan.fit_refs;
+    cm.activity_reads_lead = plan.activity_reads_lead;
+    cm.activity_matcher = build_activity_matcher(plan, *cm.model, t.activities_name, relation_desc_copy(t.activities),
+                                                 cm.context, &cm.activity_refs);
+    const bool needs_lead = !plan.lead_side.empty() || !plan.fit_multiply.empty() || !cm.model->fit_rules().empty();
+    if (needs_lead && !OidIsValid(t.leads))
+        raise(sqlstate::kObjectNotInPrerequisiteState,
+              "model \"" + t.model + "\" has fit rules or lead conditions but tracks no leads table", std::string(),
+              "Track the model with the leads and lead_key arguments.");
+    std::vector<std::pair<std::string, std::string>> extra;
+    for (const auto& [id, column] : plan.fit_multiply) extra.emplace_back(column, cm.fit_refs.at(id).label);
+    if (!OidIsValid(t.leads)) {
+        cm.lead_matcher = std::make_unique<Matcher>();
+    } else {
+        TupleDesc desc = lead_row_desc(t, cm.relations, plan.lead_side, extra);
+        cm.lead_matcher = compile_matcher(plan.lead_side, "the lead row of " + t.leads_name, desc, cm.context);
+        for (const auto& [id, column] : plan.fit_multiply) {
+            RuleRefs& rr = cm.fit_refs.at(id);
+            rr.multiply_column = bind_multiply_column(*cm.lead_matcher, desc, column, rr.label,
+                                                      cm.model->fit_rule(id)->multiply_by, t.leads_name,
+                                                      rr.multiply_type);
+        }
+    }
+    cm.absent_lead_conditions.clear();
+    pg_guard([&] {
+        for (const CompiledCondition& c : cm.lead_matcher->conditions)
+            cm.absent_lead_conditions.push_back(Matcher::evaluate(c, 0, true) ? 1 : 0);
+    });
+    // Leads-table columns whose change can change a score: plain columns and relation keys.
+    cm.lead_table_columns.clear();
+    for (const ColumnBinding& c : cm.lead_matcher->columns)
+        if (c.name.find('.') == std::string::npos) cm.lead_table_columns.push_back(c.name);
+    for (const RelationInfo& r : cm.relations)
+        if (std::find(cm.lead_table_columns.begin(), cm.lead_table_columns.end(), r.lead_column) ==
+            cm.lead_table_columns.end())
+            cm.lead_table_columns.push_back(r.lead_column);
 }
 
 const Matcher& matcher_for_rowtype(CompiledModel& cm, TupleDesc desc, Oid type_id, std::int32_t typmod) {
@@ -197,7 +375,14 @@ const Matcher& matcher_for_rowtype(CompiledModel& cm, TupleDesc desc, Oid type_i
     std::unique_ptr<Matcher> m;
     {
         SpiConnection spi;
-        m = compile_matcher(activity_conditions(*cm.model), "the aggregated rows", desc, cm.context);
+        ConditionPlan plan = plan_conditions(*cm.model, cm.relations);
+        if (plan.activity_reads_lead && !cm.tracking)
+            raise(sqlstate::kObjectNotInPrerequisiteState,
+                  "model \"" + cm.model->spec().name +
+                      "\" has conditions on the lead or related rows: the aggregate reads them from the tracked "
+                      "tables, and the model is not tracked",
+                  std::string(), "Track the model first.");
+        m = build_activity_matcher(plan, *cm.model, "the aggregated rows", desc, cm.context, nullptr);
     }
     auto& slot = cm.row_matchers[cache_key];
     slot = std::move(m);

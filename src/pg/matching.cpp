@@ -1,12 +1,19 @@
 // Matching raw rows against a model's rules, and scanning the tracked tables with them.
 #include <set>
 
+#include "core/decimal.hpp"
+#include "pg/conditions.hpp"
+#include "pg/lead_row.hpp"
 #include "pg/matching.hpp"
 #include "pg/relations.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 }
 
 namespace leadscore::pg {
@@ -51,49 +58,139 @@ RowLayout activity_layout(const CompiledModel& cm, TupleDesc desc, const Matcher
     return l;
 }
 
-RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc) {
+namespace {
+
+RowLayout lead_layout_for(const CompiledModel& cm, TupleDesc desc, const char* key_column,
+                          const std::vector<std::string>& columns, const std::string& where) {
     const TrackingInfo& t = *cm.tracking;
     RowLayout l;
-    l.lead = find_attribute(desc, t.lead_key);
+    l.lead = find_attribute(desc, key_column);
     if (l.lead == 0)
         raise(sqlstate::kUndefinedColumn, "leadscore model \"" + t.model + "\": key column \"" + t.lead_key +
                                               "\" is missing from " + t.leads_name);
     l.key_type = TupleDescAttr(desc, l.lead - 1)->atttypid;
     l.key_text = TextOutput(l.key_type);
-    for (const auto& c : cm.fit_matcher->columns) {
-        int a = find_attribute(desc, c.name);
+    for (const std::string& c : columns) {
+        int a = find_attribute(desc, c);
         if (a == 0)
             raise(sqlstate::kUndefinedColumn,
-                  "leadscore model \"" + t.model + "\": column \"" + c.name + "\" is missing from " + t.leads_name);
+                  "leadscore model \"" + t.model + "\": column \"" + c + "\" is missing from " + where);
         l.columns.push_back(a);
     }
     return l;
 }
 
+// Converts a multiply_by value to millionths inside pg_guard: the text of the value rounded to
+// 6 decimals (parsed by the caller).
+void multiply_value_text(Datum d, Oid type, std::string& out) {
+    Datum n;
+    switch (type) {
+        case INT2OID: n = DirectFunctionCall1(int2_numeric, d); break;
+        case INT4OID: n = DirectFunctionCall1(int4_numeric, d); break;
+        case INT8OID: n = DirectFunctionCall1(int8_numeric, d); break;
+        case FLOAT4OID: n = DirectFunctionCall1(float4_numeric, d); break;
+        case FLOAT8OID: n = DirectFunctionCall1(float8_numeric, d); break;
+        default: n = d; break;
+    }
+    n = DirectFunctionCall2(numeric_round, n, Int32GetDatum(6));
+    char* text = DatumGetCString(DirectFunctionCall1(numeric_out, n));
+    out = text;
+    pfree(text);
+}
+
+MicroPoints parse_multiply_value(const std::string& text, const RuleRefs& refs, const std::string& column) {
+    std::string reason;
+    auto v = parse_points(text, &reason, 9000000000000LL * kPointScale);
+    if (!v)
+        raise(sqlstate::kNumericValueOutOfRange,
+              refs.label + ": column \"multiply_by\": value " + text + " of \"" + column + "\" " + reason);
+    return *v;
+}
+
+}  // namespace
+
+RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc) {
+    std::vector<std::string> columns;
+    for (const auto& c : cm.lead_matcher->columns) columns.push_back(c.name);
+    return lead_layout_for(cm, desc, "key", columns, "the lead row of " + cm.tracking->leads_name);
+}
+
+RowLayout lead_table_layout(const CompiledModel& cm, TupleDesc desc) {
+    return lead_layout_for(cm, desc, cm.tracking->lead_key.c_str(), cm.lead_table_columns, cm.tracking->leads_name);
+}
+
+LeadConditions lead_conditions_from(const CompiledModel& cm, const LeadFactsMap& facts) {
+    return [&cm, &facts](const std::string& key) -> const std::vector<char>& {
+        auto it = facts.find(key);
+        return it == facts.end() ? cm.absent_lead_conditions : it->second.conditions;
+    };
+}
+
 bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const RowLayout& layout,
-                        const Datum* values, const bool* nulls, ActivityMatch& out) {
+                        const Datum* values, const bool* nulls, ActivityMatch& out,
+                        const LeadConditions* lead_conditions) {
     out.rules.clear();
+    out.values.clear();
     if ((layout.lead && nulls[layout.lead - 1]) || nulls[layout.type - 1] || nulls[layout.time - 1]) return false;
     out.time = to_core_time(values[layout.time - 1], layout.time_type);
     const auto& rules = cm.model->activity_rules();
-    std::vector<std::int64_t>& hits = out.rules;
-    // One guarded pass per row: the text forms, then the conditions, which call
-    // PostgreSQL's own operators. Only trivially destructible locals live in here.
     pg_guard([&] {
         if (layout.lead) layout.key_text.write(values[layout.lead - 1], out.key);
         layout.type_text.write(values[layout.type - 1], out.type);
+    });
+    const std::vector<char>* lead = nullptr;
+    if (cm.activity_reads_lead) {
+        if (!lead_conditions) raise(sqlstate::kInternalError, "leadscore: activity matched without its lead's row");
+        lead = &(*lead_conditions)(out.key);
+    }
+    static thread_local std::vector<std::string> value_texts;
+    static thread_local std::vector<const RuleRefs*> valued;
+    std::size_t n_valued = 0;
+    // One guarded pass per row over the conditions, which call PostgreSQL's own operators. Only
+    // trivially destructible locals live in here.
+    pg_guard([&] {
         const std::vector<std::size_t>& candidates = cm.model->rules_for_type(out.type);
         for (std::size_t idx : candidates) {
             const ActivityRuleSpec& r = rules[idx];
-            if (r.condition.attribute.empty()) {
-                hits.push_back(r.id);
+            auto refs_it = cm.activity_refs.find(r.id);
+            if (refs_it == cm.activity_refs.end()) {
+                out.rules.push_back(r.id);
+                out.values.push_back(kNoValue);
                 continue;
             }
-            const CompiledCondition& c = matcher.conditions.at(r.id);
-            const int attno = layout.columns[c.column];
-            if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+            const RuleRefs& refs = refs_it->second;
+            auto holds = [&](const ConditionRef& ref) {
+                if (ref.lead_side) return (*lead)[static_cast<std::size_t>(ref.index)] != 0;
+                const CompiledCondition& c = matcher.conditions[static_cast<std::size_t>(ref.index)];
+                const int attno = layout.columns[c.column];
+                return Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]);
+            };
+            if (refs.inline_condition && !holds(*refs.inline_condition)) continue;
+            if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs.rows[i]); })) continue;
+            if (refs.multiply_column >= 0) {
+                const int attno = layout.columns[refs.multiply_column];
+                // An activity without a value is not an occurrence of a multiply_by rule.
+                if (nulls[attno - 1]) continue;
+                if (value_texts.size() <= n_valued) value_texts.resize(n_valued + 1);
+                if (valued.size() <= n_valued) valued.resize(n_valued + 1);
+                multiply_value_text(values[attno - 1], getBaseType(refs.multiply_type), value_texts[n_valued]);
+                valued[n_valued++] = &refs;
+            }
+            out.rules.push_back(r.id);
+            out.values.push_back(kNoValue);
         }
     });
+    // Values parsed outside the guard, where a bad one may throw.
+    if (n_valued > 0) {
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < out.rules.size() && k < n_valued; i++) {
+            auto it = cm.activity_refs.find(out.rules[i]);
+            if (it == cm.activity_refs.end() || it->second.multiply_column < 0) continue;
+            out.values[i] = parse_multiply_value(value_texts[k], *valued[k],
+                                                 matcher.columns[it->second.multiply_column].name);
+            k++;
+        }
+    }
     return true;
 }
 
@@ -101,17 +198,43 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
                         std::string& key_out) {
     FitFacts facts;
     const auto& rules = cm.model->fit_rules();
-    facts.matches.reserve(rules.size());
-    std::vector<std::int64_t>& hits = facts.matches;
+    const Matcher& m = *cm.lead_matcher;
+    facts.conditions.resize(m.conditions.size());
     key_out.clear();
+    static thread_local std::vector<std::string> value_texts;
+    static thread_local std::vector<const FitRuleSpec*> matched;
+    std::size_t n = 0;
     pg_guard([&] {
         if (!nulls[layout.lead - 1]) layout.key_text.write(values[layout.lead - 1], key_out);
-        for (const FitRuleSpec& r : rules) {
-            const CompiledCondition& c = cm.fit_matcher->conditions.at(r.id);
+        for (std::size_t i = 0; i < m.conditions.size(); i++) {
+            const CompiledCondition& c = m.conditions[i];
             const int attno = layout.columns[c.column];
-            if (Matcher::evaluate(c, values[attno - 1], nulls[attno - 1])) hits.push_back(r.id);
+            facts.conditions[i] = Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]) ? 1 : 0;
+        }
+        for (const FitRuleSpec& r : rules) {
+            const RuleRefs& refs = cm.fit_refs.at(r.id);
+            auto holds = [&](const ConditionRef& ref) { return facts.conditions[static_cast<std::size_t>(ref.index)] != 0; };
+            if (refs.inline_condition && !holds(*refs.inline_condition)) continue;
+            if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs.rows[i]); })) continue;
+            if (value_texts.size() <= n) value_texts.resize(n + 1);
+            if (matched.size() <= n) matched.resize(n + 1);
+            value_texts[n].clear();
+            if (refs.multiply_column >= 0) {
+                const int attno = layout.columns[refs.multiply_column];
+                // A NULL value gives no points.
+                if (nulls[attno - 1]) continue;
+                multiply_value_text(values[attno - 1], getBaseType(refs.multiply_type), value_texts[n]);
+            }
+            matched[n++] = &r;
         }
     });
+    for (std::size_t i = 0; i < n; i++) {
+        const RuleRefs& refs = cm.fit_refs.at(matched[i]->id);
+        const MicroPoints value =
+            refs.multiply_column < 0 ? kNoValue
+                                     : parse_multiply_value(value_texts[i], refs, matched[i]->multiply_by);
+        facts.matches.push_back(FitMatch{matched[i]->id, value});
+    }
     FitResult fr = compute_fit(*cm.model, facts.matches);
     facts.fit = fr.fit;
     facts.disqualified = fr.disqualified;
@@ -119,9 +242,15 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
 }
 
 void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
-                        std::map<std::string, Summary>& out) {
+                        std::map<std::string, Summary>& out, const LeadFactsMap* facts) {
     const TrackingInfo& t = *cm.tracking;
     if (keys && keys->empty()) return;
+    LeadFactsMap own_facts;
+    if (cm.activity_reads_lead && !facts) {
+        collect_fits(cm, keys, own_facts);
+        facts = &own_facts;
+    }
+    const LeadConditions lead = cm.activity_reads_lead ? lead_conditions_from(cm, *facts) : LeadConditions();
     std::vector<std::string> cols = {t.lead_column, t.type_column, t.time_column};
     for (const auto& c : cm.activity_matcher->columns) cols.push_back(c.name);
     std::string sql = "SELECT " + column_list(cols) + " FROM " + t.activities_name + " WHERE " +
@@ -146,10 +275,10 @@ void collect_activities(const CompiledModel& cm, const std::vector<std::string>*
             nulls = reinterpret_cast<bool*>(null_buf.data());
         }
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
-        if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match)) return;
+        if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match, &lead)) return;
         if (match.rules.empty()) return;
         Summary& s = out[match.key];
-        for (std::int64_t id : match.rules) s.add(id, match.time);
+        for (std::size_t i = 0; i < match.rules.size(); i++) s.add(match.rules[i], match.time, match.values[i]);
     });
 }
 
@@ -158,13 +287,10 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
-    std::vector<std::string> cols = {t.lead_key};
-    for (const auto& c : cm.fit_matcher->columns) cols.push_back(c.name);
-    std::string sql = "SELECT " + column_list(cols) + " FROM " + t.leads_name + " WHERE " + quote_ident(t.lead_key) +
-                      " IS NOT NULL";
+    std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
     std::vector<SqlArg> args;
     if (keys) {
-        sql += " AND " + quote_ident(t.lead_key) + " = ANY($1)";
+        sql += " AND l." + quote_ident(t.lead_key) + " = ANY($1)";
         args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
     }
     std::optional<RowLayout> layout;

@@ -2,6 +2,7 @@
 // activity rules a row matches, a lead row's fit, and scans of the tracked tables.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,33 +15,49 @@ extern "C" {
 
 namespace leadscore::pg {
 
+// What a lead's row (with its related rows) gives: its fit, and the results of the lead-side
+// conditions that activity rules read (lead_matcher order).
 struct FitFacts {
     MicroPoints fit = 0;
     bool disqualified = false;
-    std::vector<std::int64_t> matches;
+    std::vector<FitMatch> matches;
+    std::vector<char> conditions;
 };
+using LeadFactsMap = std::map<std::string, FitFacts>;
 
 struct ActivityMatch {
     std::string key;
     std::string type;
     Timestamp time = 0;
     std::vector<std::int64_t> rules;
+    std::vector<MicroPoints> values;  // multiply_by value of each matched rule (kNoValue: none)
 };
+
+// The lead-side condition results for a key, for models whose activity rules read the lead.
+using LeadConditions = std::function<const std::vector<char>&(const std::string& key)>;
 
 // Resolves the tracked columns in a tuple descriptor; throws if one is missing.
 RowLayout activity_layout(const CompiledModel& cm, TupleDesc desc, const Matcher& matcher, bool need_lead = true);
+// The lead row (lead_row_query's result): key and the lead matcher's columns.
 RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc);
+// The leads table itself: key and the columns whose change can change a score.
+RowLayout lead_table_layout(const CompiledModel& cm, TupleDesc desc);
 
-// Matches one deformed activity row; false when its lead, type or time is NULL.
+// Matches one deformed activity row; false when its lead, type or time is NULL. lead_conditions
+// is needed when cm.activity_reads_lead.
 bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const RowLayout& layout,
-                        const Datum* values, const bool* nulls, ActivityMatch& out);
+                        const Datum* values, const bool* nulls, ActivityMatch& out,
+                        const LeadConditions* lead_conditions = nullptr);
+// The lead-side results for keys from facts collected for them (absent leads: all NULL).
+LeadConditions lead_conditions_from(const CompiledModel& cm, const LeadFactsMap& facts);
 // Evaluates the fit rules on one deformed lead row; returns the key text in key_out.
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
                         std::string& key_out);
 
 // Builds summaries from the activity table (every lead, or only the given keys). Needs SPI.
+// When activity rules read the lead, facts holds (or, when null, this reads) the leads' rows.
 void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
-                        std::map<std::string, Summary>& out);
+                        std::map<std::string, Summary>& out, const LeadFactsMap* facts = nullptr);
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);

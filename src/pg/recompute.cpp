@@ -51,9 +51,9 @@ std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notif
     store.lock_exclusive();
     std::map<std::string, Summary> summaries;
     std::map<std::string, FitFacts> fits;
-    collect_activities(*cm, nullptr, summaries);
     const bool has_leads = OidIsValid(cm->tracking->leads);
     if (has_leads) collect_fits(*cm, nullptr, fits);
+    collect_activities(*cm, nullptr, summaries, &fits);
     store.remove_absent_leads(nullptr);
     std::vector<StoredState> stored = store.lock_and_read(nullptr, false);
     std::map<std::string, const StoredState*> by_key;
@@ -129,5 +129,41 @@ std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
     store.write(changed, as_of, true);
     return score_changes;
 }
+
+void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::string>& keys) {
+    if (keys.empty()) return;
+    SpiConnection spi;
+    StateStore store(*cm);
+    const Timestamp as_of = transaction_now();
+    store.lock_keys(keys);
+    std::map<std::string, FitFacts> fits;
+    collect_fits(*cm, &keys, fits);
+    store.remove_absent_leads(&keys);
+    std::vector<std::string> present;
+    for (const auto& [k, f] : fits) present.push_back(k);
+    store.create_placeholders(present, as_of);
+    std::vector<StoredState> rows = store.lock_and_read(&present);
+    // Activity rules that read the lead match its activities again with its new row.
+    const bool rematch = cm->activity_reads_lead;
+    std::vector<std::string> rebuild;
+    for (const StoredState& s : rows)
+        if (rematch || !s.initialized || !s.summary.exact_at(as_of)) rebuild.push_back(s.key);
+    std::map<std::string, Summary> fresh;
+    collect_activities(*cm, &rebuild, fresh, &fits);
+    std::vector<NewState> out;
+    for (StoredState& s : rows) {
+        Summary summary;
+        if (!rematch && s.initialized && s.summary.exact_at(as_of)) {
+            summary = std::move(s.summary);
+        } else if (auto it = fresh.find(s.key); it != fresh.end()) {
+            summary = std::move(it->second);
+        }
+        const FitFacts& fit = fits[s.key];
+        out.push_back(compute_new_state(*cm->model, s.key, &s, std::move(summary), fit.fit, fit.disqualified, as_of,
+                                        StageMode::Fresh));
+    }
+    store.write(out, as_of, true);
+}
+
 
 }  // namespace leadscore::pg

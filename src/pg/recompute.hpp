@@ -2,8 +2,11 @@
 // rows) and refresh (expiry and decay that came due).
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "pg/compiled_model.hpp"
 #include "pg/state_row.hpp"
 
 namespace leadscore::pg {
@@ -18,6 +21,9 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 // Recomputes every lead of the model from scratch as of a time; returns how many stored
 // scores changed. Takes the exclusive state lock itself.
 std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored);
+// Rescores leads whose row, related rows or existence changed, under their key locks: fit from
+// their rows, and their activities matched again when activity rules read the lead.
+void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::string>& keys);
 // Applies expiry and decay due by as_of; returns how many stored scores changed.
 std::int64_t refresh_model(const std::string& model, Timestamp as_of);
 

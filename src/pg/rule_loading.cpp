@@ -2,6 +2,7 @@
 // conditions for the tables it is tracked on.
 #include <algorithm>
 #include <cctype>
+#include <map>
 
 #include "core/decimal.hpp"
 #include "pg/conditions.hpp"
@@ -35,6 +36,8 @@ std::vector<std::optional<std::string>> text_array_column(std::uint64_t row, int
     return text_array_elements(*d);
 }
 
+}  // namespace
+
 std::optional<TrackingInfo> load_tracking(const std::string& model) {
     spi_exec(
         "SELECT activities::oid, lead_column::text, type_column::text, time_column::text, leads::oid, "
@@ -67,18 +70,46 @@ std::optional<TrackingInfo> load_tracking(const std::string& model) {
     return t;
 }
 
-// Compiles the activity conditions against the activity table and the fit conditions against
-// the leads table.
-void compile_for_tables(CompiledModel& cm) {
-    const TrackingInfo& t = *cm.tracking;
-    cm.activity_matcher =
-        compile_matcher(activity_conditions(*cm.model), t.activities_name, relation_desc_copy(t.activities), cm.context);
-    if (!cm.model->fit_rules().empty() && !OidIsValid(t.leads))
-        raise(sqlstate::kObjectNotInPrerequisiteState, "model \"" + t.model + "\" has fit rules but tracks no leads table",
-              std::string(), "Track the model with the leads and lead_key arguments.");
-    cm.fit_matcher = OidIsValid(t.leads)
-                         ? compile_matcher(fit_conditions(*cm.model), t.leads_name, relation_desc_copy(t.leads), cm.context)
-                         : std::make_unique<Matcher>();
+std::vector<RelationInfo> load_relations(const std::string& model) {
+    std::vector<RelationInfo> out;
+    if (!OidIsValid(leadscore_relation_oid("relation"))) return out;
+    spi_exec("SELECT name, lead_column::text, target::oid, target_key::text FROM leadscore.relation WHERE model = $1 "
+             "ORDER BY name",
+             {{TEXTOID, model}}, true);
+    for (std::uint64_t i = 0; i < SPI_processed; i++) {
+        RelationInfo r;
+        r.name = *spi_text(i, 1);
+        r.lead_column = *spi_text(i, 2);
+        r.target = DatumGetObjectId(*spi_datum(i, 3));
+        r.target_key = *spi_text(i, 4);
+        out.push_back(std::move(r));
+    }
+    for (RelationInfo& r : out) r.target_name = relation_display_name(r.target);
+    return out;
+}
+
+namespace {
+
+// Condition rows of a model's rules of one family, by rule id.
+std::map<std::int64_t, std::vector<ConditionRowSpec>> load_condition_rows(const std::string& model, bool activity) {
+    std::map<std::int64_t, std::vector<ConditionRowSpec>> out;
+    const char* table = activity ? "activity_condition" : "fit_condition";
+    if (!OidIsValid(leadscore_relation_oid(table))) return out;
+    const std::string rules = activity ? "leadscore.activity_rule" : "leadscore.fit_rule";
+    spi_exec("SELECT c.id, c.rule_id, c.grp, c.attribute, c.op, c.value FROM leadscore." + std::string(table) +
+                 " c JOIN " + rules + " r ON r.id = c.rule_id WHERE r.model = $1",
+             {{TEXTOID, model}}, true);
+    for (std::uint64_t i = 0; i < SPI_processed; i++) {
+        ConditionRowSpec c;
+        c.id = DatumGetInt64(*spi_datum(i, 1));
+        c.grp = DatumGetInt32(*spi_datum(i, 3));
+        c.condition.attribute = *spi_text(i, 4);
+        c.condition.op = parse_op(*spi_text(i, 5));
+        c.condition.values = text_array_column(i, 6);
+        out[DatumGetInt64(*spi_datum(i, 2))].push_back(std::move(c));
+    }
+    for (auto& [id, rows] : out) order_conditions(rows);
+    return out;
 }
 
 }  // namespace
@@ -130,10 +161,12 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     const std::string time_patterns = rule_table_has_column("activity_rule", "quiet_for")
                                           ? "min_count, within, cooldown, quiet_for"
                                           : "NULL::integer, NULL::interval, NULL::interval, NULL::interval";
+    const bool has_multiply = rule_table_has_column("activity_rule", "multiply_by");
+    const std::string multiply = has_multiply ? ", multiply_by" : ", NULL::text";
     spi_exec(
         "SELECT id, name, activity_type, attribute, op, value, points::text, once, max_count, max_points::text, "
         "expires_after, half_life, disqualify, enabled, " +
-            time_patterns + " FROM leadscore.activity_rule WHERE model = $1 ORDER BY id",
+            time_patterns + multiply + " FROM leadscore.activity_rule WHERE model = $1 ORDER BY id",
         {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         ActivityRuleSpec r;
@@ -157,12 +190,13 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
         if (auto w = spi_datum(i, 16)) r.within = to_core_interval(*w);
         if (auto c = spi_datum(i, 17)) r.cooldown = to_core_interval(*c);
         if (auto q = spi_datum(i, 18)) r.quiet_for = to_core_interval(*q);
+        if (auto m = spi_text(i, 19)) r.multiply_by = *m;
         activity_rules.push_back(std::move(r));
     }
 
     std::vector<FitRuleSpec> fit_rules;
-    spi_exec("SELECT id, name, attribute, op, value, points::text, disqualify, enabled FROM leadscore.fit_rule "
-             "WHERE model = $1 ORDER BY id",
+    spi_exec("SELECT id, name, attribute, op, value, points::text, disqualify, enabled" + multiply +
+                 " FROM leadscore.fit_rule WHERE model = $1 ORDER BY id",
              {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         FitRuleSpec r;
@@ -170,12 +204,13 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
         r.model = name;
         r.name = *spi_text(i, 2);
         const std::string label = rule_label("fit_rule", r.name, r.id);
-        r.condition.attribute = *spi_text(i, 3);
-        r.condition.op = parse_op(*spi_text(i, 4));
+        if (auto a = spi_text(i, 3)) r.condition.attribute = *a;
+        if (auto o = spi_text(i, 4)) r.condition.op = parse_op(*o);
         r.condition.values = text_array_column(i, 5);
         r.points = parse_rule_points(label, "points", *spi_text(i, 6));
         r.disqualify = bool_column(i, 7, false);
         r.enabled = bool_column(i, 8, true);
+        if (auto m = spi_text(i, 9)) r.multiply_by = *m;
         fit_rules.push_back(std::move(r));
     }
 
@@ -194,10 +229,18 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
         stages.push_back(std::move(s));
     }
 
+    auto activity_rows = load_condition_rows(name, true);
+    for (ActivityRuleSpec& r : activity_rules)
+        if (auto it = activity_rows.find(r.id); it != activity_rows.end()) r.conditions = std::move(it->second);
+    auto fit_rows = load_condition_rows(name, false);
+    for (FitRuleSpec& r : fit_rules)
+        if (auto it = fit_rows.find(r.id); it != fit_rows.end()) r.conditions = std::move(it->second);
+    cm->relations = load_relations(name);
+
     cm->tracking = load_tracking(tables_from);
     if (cm->tracking) cm->tracking->model = name;
     cm->model = std::make_unique<Model>(spec, activity_rules, fit_rules, stages);
-    if (cm->tracking) compile_for_tables(*cm);
+    if (cm->tracking) compile_model_conditions(*cm);
     return cm;
 }
 

@@ -14,6 +14,11 @@ namespace leadscore::pg {
 // (usually the model itself). Needs SPI; throws naming the rule on a bad rule.
 std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::string& tables_from);
 
+// Where a model is tracked (nullopt: it is not). Needs SPI.
+std::optional<TrackingInfo> load_tracking(const std::string& model);
+// A model's relations (leadscore.relation), resolved; none before the SQL has the table. Needs SPI.
+std::vector<RelationInfo> load_relations(const std::string& model);
+
 // The values of a named list, sorted and unique; lower-cased when lower. Needs SPI.
 std::vector<std::string> load_list(const std::string& list, bool lower);
 

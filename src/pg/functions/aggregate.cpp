@@ -9,6 +9,7 @@
 #include "pg/conditions.hpp"
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
+#include "pg/spi.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -63,17 +64,20 @@ void reserve(EngagementAggState* state, MemoryContext aggcontext, std::size_t ne
     state->capacity = capacity;
 }
 
-void append(EngagementAggState* state, MemoryContext aggcontext, std::int64_t rule_id, Timestamp t) {
+void append(EngagementAggState* state, MemoryContext aggcontext, std::int64_t rule_id, Timestamp t,
+            MicroPoints value) {
     if (state->count == state->capacity) reserve(state, aggcontext, state->count + 1);
-    state->items[state->count++] = Occurrence{rule_id, t};
+    state->items[state->count++] = Occurrence{rule_id, t, value};
 }
 
 Summary summary_of(const EngagementAggState* state) {
     std::sort(state->items, state->items + state->count, [](const Occurrence& a, const Occurrence& b) {
-        return a.rule_id != b.rule_id ? a.rule_id < b.rule_id : a.time < b.time;
+        if (a.rule_id != b.rule_id) return a.rule_id < b.rule_id;
+        return a.time != b.time ? a.time < b.time : a.value < b.value;
     });
     Summary s;
-    for (std::size_t i = 0; i < state->count; i++) s.add(state->items[i].rule_id, state->items[i].time);
+    for (std::size_t i = 0; i < state->count; i++)
+        s.add(state->items[i].rule_id, state->items[i].time, state->items[i].value);
     return s;
 }
 
@@ -111,6 +115,9 @@ struct CallSiteCache {
     std::vector<Datum> values;
     std::vector<char> nulls;
     ActivityMatch match;
+    // Lead rows read by key, for models whose activity rules read the lead.
+    LeadFactsMap facts;
+    LeadConditions lead;
 };
 
 // Points the cache at a model (by name), compiled as of the current rule generation.
@@ -120,6 +127,21 @@ void load_model(CallSiteCache& cache, const char* name, std::size_t len) {
     cache.interned = intern_model_name(name, len);
     cache.generation = cache_generation();
     cache.matcher = nullptr;
+    cache.facts.clear();
+    CallSiteCache* c = &cache;
+    cache.lead = [c](const std::string& key) -> const std::vector<char>& {
+        auto it = c->facts.find(key);
+        if (it == c->facts.end()) {
+            const std::vector<std::string> keys = {key};
+            {
+                SpiConnection spi;
+                collect_fits(*c->cm, &keys, c->facts);
+            }
+            it = c->facts.find(key);
+            if (it == c->facts.end()) it = c->facts.emplace(key, FitFacts{0, false, {}, c->cm->absent_lead_conditions}).first;
+        }
+        return it->second.conditions;
+    };
 }
 
 CallSiteCache& call_site_cache(FunctionCallInfo fcinfo) {
@@ -177,7 +199,7 @@ LEADSCORE_FUNCTION(leadscore_engagement_transition) {
             ReleaseTupleDesc(shared);
         });
         cache.matcher = &matcher_for_rowtype(*cache.cm, desc, type_id, typmod);
-        cache.layout = activity_layout(*cache.cm, desc, *cache.matcher, false);
+        cache.layout = activity_layout(*cache.cm, desc, *cache.matcher, cache.cm->activity_reads_lead);
         cache.desc = desc;
         cache.row_type = type_id;
         cache.row_typmod = typmod;
@@ -193,8 +215,10 @@ LEADSCORE_FUNCTION(leadscore_engagement_transition) {
         tuple.t_data = header;
         heap_deform_tuple(&tuple, cache.desc, cache.values.data(), nulls);
     });
-    if (match_activity_row(*cache.cm, *cache.matcher, *cache.layout, cache.values.data(), nulls, cache.match))
-        for (std::int64_t id : cache.match.rules) append(state, aggcontext, id, cache.match.time);
+    if (match_activity_row(*cache.cm, *cache.matcher, *cache.layout, cache.values.data(), nulls, cache.match,
+                           &cache.lead))
+        for (std::size_t i = 0; i < cache.match.rules.size(); i++)
+            append(state, aggcontext, cache.match.rules[i], cache.match.time, cache.match.values[i]);
     PG_RETURN_POINTER(state);
 }
 
@@ -267,7 +291,8 @@ LEADSCORE_FUNCTION(leadscore_engagement_deserialize) {
     const Summary summary = Summary::deserialize(data + pos, len - pos);
     reserve(state, aggcontext, summary.occurrence_count());
     for (const RuleOccurrences& r : summary.rules())
-        for (Timestamp t : r.times) state->items[state->count++] = Occurrence{r.rule_id, t};
+        for (std::size_t i = 0; i < r.times.size(); i++)
+            state->items[state->count++] = Occurrence{r.rule_id, r.times[i], r.values.empty() ? kNoValue : r.values[i]};
     PG_RETURN_POINTER(state);
 }
 

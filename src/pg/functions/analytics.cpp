@@ -99,11 +99,10 @@ LEADSCORE_FUNCTION(leadscore_rule_usage_of) {
             std::map<std::string, FitFacts> fits;
             collect_fits(*cm, &keys, fits);
             for (const auto& [key, facts] : fits)
-                for (std::int64_t id : facts.matches) {
-                    Usage& u = fit[id];
+                for (const Contribution& c : compute_fit(*cm->model, facts.matches).contributions) {
+                    Usage& u = fit[c.rule_id];
                     u.leads++;
-                    for (const FitRuleSpec& r : cm->model->fit_rules())
-                        if (r.id == id) u.points += r.points;
+                    u.points += c.points;
                 }
         }
     }

@@ -132,16 +132,39 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         ActivityMatch match;
         bool flushed = false;
         KeySet rebuilt;
+        // Activity rules that read the lead: lock the statement's leads, then read their rows
+        // (a concurrent change of a lead or related row then rebuilds after us, or we see it).
+        LeadFactsMap facts;
+        LeadConditions lead;
+        if (cm->activity_reads_lead) {
+            std::set<std::string> keys;
+            const bool update = TRIGGER_FIRED_BY_UPDATE(trig->tg_event);
+            for (bool adding : {false, true}) {
+                if (!update && adding != TRIGGER_FIRED_BY_INSERT(trig->tg_event)) continue;
+                scan_trigger(trig, !adding, desc, [&](Datum* values, bool* nulls) {
+                    if (nulls[layout.lead - 1]) return;
+                    std::string k;
+                    pg_guard([&] { layout.key_text.write(values[layout.lead - 1], k); });
+                    keys.insert(std::move(k));
+                });
+            }
+            const std::vector<std::string> key_list(keys.begin(), keys.end());
+            SpiConnection spi;
+            StateStore(*cm).lock_keys(key_list);
+            collect_fits(*cm, &key_list, facts);
+            lead = lead_conditions_from(*cm, facts);
+        }
         auto collect = [&](bool adding) {
             // Sized for the statement's rows (at most one lead each, at most 128k buckets): little
             // rehashing while the rows are read.
             Tuplestorestate* ts = adding ? trig->tg_newtable : trig->tg_oldtable;
             if (ts) deltas.reserve(static_cast<std::size_t>(std::min<std::int64_t>(tuplestore_tuple_count(ts), 1 << 17)));
             scan_trigger(trig, !adding, desc, [&](Datum* values, bool* nulls) {
-                if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match)) return;
+                if (!match_activity_row(*cm, *cm->activity_matcher, layout, values, nulls, match, &lead)) return;
                 if (match.rules.empty() || (flushed && rebuilt.count(match.key))) return;
-                const std::uint32_t lead = deltas.lead(match.key);
-                for (std::int64_t id : match.rules) deltas.add(lead, Occurrence{id, match.time}, adding);
+                const std::uint32_t index = deltas.lead(match.key);
+                for (std::size_t i = 0; i < match.rules.size(); i++)
+                    deltas.add(index, Occurrence{match.rules[i], match.time, match.values[i]}, adding);
                 // Memory stays bounded by the statement's leads, not its rows: once the
                 // occurrences outnumber 16 per lead (and the setting), apply and go on.
                 if (deltas.occurrence_count() >=
@@ -169,7 +192,7 @@ namespace {
 // Lead keys whose fit or existence may have changed in this statement.
 std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData* trig) {
     TupleDesc desc = RelationGetDescr(trig->tg_relation);
-    RowLayout layout = lead_layout(cm, desc);
+    RowLayout layout = lead_table_layout(cm, desc);
     std::set<std::string> keys;
     auto key_of = [&](Datum* values, bool* nulls) -> std::optional<std::string> {
         if (nulls[layout.lead - 1]) return std::nullopt;
@@ -235,39 +258,6 @@ std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData*
         if (auto k = key_of(values, nulls)) keys.insert(*k);
     });
     return std::vector<std::string>(keys.begin(), keys.end());
-}
-
-void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::string>& keys) {
-    if (keys.empty()) return;
-    SpiConnection spi;
-    StateStore store(*cm);
-    const Timestamp as_of = transaction_now();
-    store.lock_keys(keys);
-    std::map<std::string, FitFacts> fits;
-    collect_fits(*cm, &keys, fits);
-    store.remove_absent_leads(&keys);
-    std::vector<std::string> present;
-    for (const auto& [k, f] : fits) present.push_back(k);
-    store.create_placeholders(present, as_of);
-    std::vector<StoredState> rows = store.lock_and_read(&present);
-    std::vector<std::string> rebuild;
-    for (const StoredState& s : rows)
-        if (!s.initialized || !s.summary.exact_at(as_of)) rebuild.push_back(s.key);
-    std::map<std::string, Summary> fresh;
-    collect_activities(*cm, &rebuild, fresh);
-    std::vector<NewState> out;
-    for (StoredState& s : rows) {
-        Summary summary;
-        if (s.initialized && s.summary.exact_at(as_of)) {
-            summary = std::move(s.summary);
-        } else if (auto it = fresh.find(s.key); it != fresh.end()) {
-            summary = std::move(it->second);
-        }
-        const FitFacts& fit = fits[s.key];
-        out.push_back(compute_new_state(*cm->model, s.key, &s, std::move(summary), fit.fit, fit.disqualified, as_of,
-                                        StageMode::Fresh));
-    }
-    store.write(out, as_of, true);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "pg/args.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/related.hpp"
 #include "pg/relations.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_row.hpp"
@@ -257,6 +258,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
         }
     }
     invalidate_cache();
+    sync_relation_triggers(model);
     rescore_model(model, transaction_now(), false, &scored);
     {
         // Pages stay as filled; 90 from now on only moves HOT pruning from nearly every
@@ -278,6 +280,7 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     const auto leads = spi_datum(0, 2);
     const std::string state_table = *spi_text(0, 3);
     const std::string prefix = trigger_prefix(state_table);
+    sync_relation_triggers(model, true);
     const std::vector<std::string> activity_parts = partitions_of(activities);
     drop_triggers(prefix, relation_display_name(activities));
     for (const std::string& part : activity_parts) drop_triggers(prefix, part, true);
