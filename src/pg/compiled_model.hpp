@@ -104,6 +104,7 @@ struct RuleRefs {
     std::string label;
     std::optional<ConditionRef> inline_condition;
     std::vector<ConditionRef> rows;
+    bool reads_lead = false;   // some condition is on the lead row (activity rules)
     int multiply_column = -1;  // activity rules: activity matcher column; fit rules: lead matcher column
     Oid multiply_type = InvalidOid;
 };
@@ -127,6 +128,8 @@ struct CompiledModel {
     // Whether some activity rule tests the lead or a related row: matching an activity then
     // needs its lead's row.
     bool activity_reads_lead = false;
+    // Whether an activity of this type is matched by a rule that reads the lead.
+    bool type_reads_lead(const std::string& type) const;
     // Results of the lead matcher's conditions for a lead without a row (every column NULL).
     std::vector<char> absent_lead_conditions;
     // Columns of the leads table whose change can change a score (key excluded).

@@ -190,33 +190,33 @@ std::pair<bool, std::string> place_attribute(const std::string& attribute, bool 
 
 ConditionPlan plan_conditions(const Model& model, const std::vector<RelationInfo>& relations) {
     ConditionPlan plan;
-    auto add = [&](bool activity_rule, std::int64_t id, const std::string& label, const ConditionSpec& spec,
-                   const std::string& where) {
+    auto add = [&](bool activity_rule, std::int64_t id, const ConditionSpec& spec, const std::string& where) {
         auto [lead_side, column] = place_attribute(spec.attribute, activity_rule, relations, where);
         std::vector<ConditionSource>& side = lead_side ? plan.lead_side : plan.activity_side;
         side.push_back(ConditionSource{id, where, &spec, column});
         if (activity_rule && lead_side) plan.activity_reads_lead = true;
-        (void)label;
         return ConditionRef{lead_side, static_cast<int>(side.size()) - 1};
     };
     for (const ActivityRuleSpec& r : model.activity_rules()) {
         if (r.condition.attribute.empty() && r.conditions.empty() && r.multiply_by.empty()) continue;
         RuleRefs refs;
         refs.label = rule_label("activity_rule", r.name, r.id);
-        if (!r.condition.attribute.empty()) refs.inline_condition = add(true, r.id, refs.label, r.condition, refs.label);
+        if (!r.condition.attribute.empty()) refs.inline_condition = add(true, r.id, r.condition, refs.label);
         for (const ConditionRowSpec& c : r.conditions)
-            refs.rows.push_back(add(true, r.id, refs.label, c.condition,
+            refs.rows.push_back(add(true, r.id, c.condition,
                                     refs.label + " condition " + std::to_string(c.id) + " (group " +
                                         std::to_string(c.grp) + ")"));
         if (!r.multiply_by.empty()) plan.activity_multiply.emplace_back(r.id, r.multiply_by);
+        refs.reads_lead = (refs.inline_condition && refs.inline_condition->lead_side) ||
+                          std::any_of(refs.rows.begin(), refs.rows.end(), [](const ConditionRef& c) { return c.lead_side; });
         plan.activity_refs.emplace(r.id, std::move(refs));
     }
     for (const FitRuleSpec& r : model.fit_rules()) {
         RuleRefs refs;
         refs.label = rule_label("fit_rule", r.name, r.id);
-        if (!r.condition.attribute.empty()) refs.inline_condition = add(false, r.id, refs.label, r.condition, refs.label);
+        if (!r.condition.attribute.empty()) refs.inline_condition = add(false, r.id, r.condition, refs.label);
         for (const ConditionRowSpec& c : r.conditions)
-            refs.rows.push_back(add(false, r.id, refs.label, c.condition,
+            refs.rows.push_back(add(false, r.id, c.condition,
                                     refs.label + " condition " + std::to_string(c.id) + " (group " +
                                         std::to_string(c.grp) + ")"));
         if (!r.multiply_by.empty())

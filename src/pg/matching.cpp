@@ -109,6 +109,14 @@ MicroPoints parse_multiply_value(const std::string& text, const RuleRefs& refs, 
 
 }  // namespace
 
+bool CompiledModel::type_reads_lead(const std::string& type) const {
+    for (std::size_t idx : model->rules_for_type(type)) {
+        auto it = activity_refs.find(model->activity_rules()[idx].id);
+        if (it != activity_refs.end() && it->second.reads_lead) return true;
+    }
+    return false;
+}
+
 RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc) {
     std::vector<std::string> columns;
     for (const auto& c : cm.lead_matcher->columns) columns.push_back(c.name);
@@ -138,8 +146,9 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
         if (layout.lead) layout.key_text.write(values[layout.lead - 1], out.key);
         layout.type_text.write(values[layout.type - 1], out.type);
     });
+    // Only an activity that a lead-reading rule could match needs its lead's row.
     const std::vector<char>* lead = nullptr;
-    if (cm.activity_reads_lead) {
+    if (cm.activity_reads_lead && cm.type_reads_lead(out.type)) {
         if (!lead_conditions) raise(sqlstate::kInternalError, "leadscore: activity matched without its lead's row");
         lead = &(*lead_conditions)(out.key);
     }

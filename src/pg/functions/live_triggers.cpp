@@ -132,20 +132,23 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
         ActivityMatch match;
         bool flushed = false;
         KeySet rebuilt;
-        // Activity rules that read the lead: lock the statement's leads, then read their rows
-        // (a concurrent change of a lead or related row then rebuilds after us, or we see it).
+        // Activity rules that read the lead: lock the leads of the statement's rows such rules
+        // could match, then read their rows (a concurrent change of a lead or related row then
+        // rebuilds after us, or we see it).
         LeadFactsMap facts;
         LeadConditions lead;
         if (cm->activity_reads_lead) {
             std::set<std::string> keys;
             const bool update = TRIGGER_FIRED_BY_UPDATE(trig->tg_event);
+            std::string k, type;
             for (bool adding : {false, true}) {
                 if (!update && adding != TRIGGER_FIRED_BY_INSERT(trig->tg_event)) continue;
                 scan_trigger(trig, !adding, desc, [&](Datum* values, bool* nulls) {
-                    if (nulls[layout.lead - 1]) return;
-                    std::string k;
+                    if (nulls[layout.lead - 1] || nulls[layout.type - 1]) return;
+                    pg_guard([&] { layout.type_text.write(values[layout.type - 1], type); });
+                    if (!cm->type_reads_lead(type)) return;
                     pg_guard([&] { layout.key_text.write(values[layout.lead - 1], k); });
-                    keys.insert(std::move(k));
+                    keys.insert(k);
                 });
             }
             const std::vector<std::string> key_list(keys.begin(), keys.end());
