@@ -14,7 +14,7 @@ DROP SCHEMA IF EXISTS peer CASCADE;
 CREATE SCHEMA peer;
 
 CREATE TABLE peer.rule AS
-SELECT id, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life,
+SELECT id, name, activity_type, attribute, op, value, points, once, max_count, max_points, expires_after, half_life,
        disqualify, min_count, within, cooldown, quiet_for
   FROM leadscore.activity_rule WHERE model = 'demo' AND enabled;
 CREATE INDEX ON peer.rule (activity_type);
@@ -56,9 +56,12 @@ SELECT l.id AS lead_id,
       + CASE WHEN l.country IN ('US','DE','GB','NL') THEN 3 ELSE 0 END
       + CASE WHEN lower(split_part(l.email, '@', 2)) IN (SELECT lower(value) FROM leadscore.list_entry
                                                           WHERE list = 'free_email_domains') THEN -10 ELSE 0 END
-      + CASE WHEN l.uses_competitor IS NOT NULL THEN 4 ELSE 0 END)::numeric AS fit,
+      + CASE WHEN l.uses_competitor IS NOT NULL THEN 4 ELSE 0 END
+      + CASE WHEN ac.employees >= 1000 AND (l.title ~* '^(vp|head)\y' OR l.title IN ('CEO','CTO','CFO'))
+             THEN 6 ELSE 0 END
+      + coalesce(round(0.001 * ac.employees, 6), 0))::numeric AS fit,
        lower(split_part(l.email, '@', 2)) = 'rivalscore.example' AS fit_dq
-  FROM crm.lead l;
+  FROM crm.lead l LEFT JOIN crm.account ac ON ac.id = l.account_id;
 ALTER TABLE peer.lead_fit ADD PRIMARY KEY (lead_id);
 
 -- Final score and stage from fit and engagement (demo model: clamp 0..100, four stages).
@@ -89,6 +92,10 @@ WITH matched AS (
      WHERE %2$s
        AND a.occurred_at <= as_of
        AND (r.attribute IS NULL OR (r.op = '=' AND a.url = ANY (r.value)) OR (r.op = 'like' AND a.url LIKE r.value[1]))
+       -- the one rule that reads the lead and its account, written out
+       AND (r.name <> 'webinar by a C-level of a 1M+ company'
+            OR EXISTS (SELECT 1 FROM crm.lead l JOIN crm.account ac ON ac.id = l.account_id
+                        WHERE l.id = a.lead_id AND l.title IN ('CEO','CTO','CFO') AND ac.revenue >= 1000000))
 ), passed AS (
     SELECT m.lead_id, m.id, m.t FROM matched m JOIN peer.rule r ON r.id = m.id
      WHERE r.quiet_for IS NULL AND r.cooldown IS NULL

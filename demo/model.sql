@@ -1,4 +1,5 @@
--- leadscore demo model "demo" for the CRM of demo/generate.sql: every rule kind, four stages, grades,
+-- leadscore demo model "demo" for the CRM of demo/generate.sql: every rule kind (condition groups,
+-- the lead's account as a relation, per-value points), four stages, grades,
 -- tracked on crm.activity and crm.lead.  psql -X -f demo/model.sql
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -53,6 +54,34 @@ INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqu
  ('demo', 'free-mail address', 'email',           'domain in list', '{free_email_domains}',      -10, false),
  ('demo', 'uses a competitor', 'uses_competitor', 'is not null',    NULL,                          4, false),
  ('demo', 'competitor',        'email',           'domain in list', '{demo_competitors}',          0, true);
+
+-- Related records: a lead's account (crm.lead.account_id -> crm.account.id). Rules read its
+-- columns as account.column; an account change rescores its leads.
+INSERT INTO leadscore.relation (model, name, lead_column, target, target_key)
+VALUES ('demo', 'account', 'account_id', 'crm.account', 'id');
+
+-- Condition groups: a C-level lead of a company with 1M+ revenue who attended a webinar (AND
+-- within a group), and an enterprise decision maker: a VP/head or a C-level lead (OR across
+-- groups) of an account with 1,000+ employees.
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, once)
+VALUES ('demo', 'webinar by a C-level of a 1M+ company', 'webinar', 10, true);
+INSERT INTO leadscore.activity_condition (rule_id, grp, attribute, op, value)
+SELECT id, 1, 'lead.title', 'in', '{CEO,CTO,CFO}'::text[] FROM leadscore.activity_rule
+ WHERE model = 'demo' AND name = 'webinar by a C-level of a 1M+ company'
+UNION ALL
+SELECT id, 1, 'account.revenue', '>=', '{1000000}'::text[] FROM leadscore.activity_rule
+ WHERE model = 'demo' AND name = 'webinar by a C-level of a 1M+ company';
+INSERT INTO leadscore.fit_rule (model, name, points) VALUES ('demo', 'enterprise decision maker', 6);
+INSERT INTO leadscore.fit_condition (rule_id, grp, attribute, op, value)
+SELECT r.id, c.grp, c.attribute, c.op, c.value
+  FROM leadscore.fit_rule r,
+       (VALUES (1, 'title', '~*', ARRAY['^(vp|head)\y']), (1, 'account.employees', '>=', ARRAY['1000']),
+               (2, 'title', 'in', ARRAY['CEO', 'CTO', 'CFO']), (2, 'account.employees', '>=', ARRAY['1000'])
+       ) AS c(grp, attribute, op, value)
+ WHERE r.model = 'demo' AND r.name = 'enterprise decision maker';
+-- Per-value points: 1 point per 1,000 employees of the lead's account.
+INSERT INTO leadscore.fit_rule (model, name, points, multiply_by)
+VALUES ('demo', 'account size', 0.001, 'account.employees');
 
 INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, sticky) VALUES
  ('demo', 'Subscriber', 0,  NULL, NULL, false),
