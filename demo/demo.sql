@@ -7,8 +7,15 @@ DROP SCHEMA IF EXISTS crm CASCADE;
 CREATE SCHEMA crm;
 
 -- The CRM's own tables, as it already has them.
+CREATE TABLE crm.accounts (
+    id        integer PRIMARY KEY,
+    name      text NOT NULL,
+    revenue   numeric,
+    employees integer
+);
 CREATE TABLE crm.leads (
     id        integer PRIMARY KEY,
+    account_id integer REFERENCES crm.accounts (id),
     name      text NOT NULL,
     title     text,
     industry  text,
@@ -28,8 +35,12 @@ CREATE INDEX ON crm.activities (lead_id);
 
 -- 60 leads and four months of activity, reproducible.
 SELECT setseed(0.42) AS seeded \gset
+INSERT INTO crm.accounts
+SELECT a, (ARRAY['Acme','Globex','Initech','Umbrella','Hooli'])[1 + a % 5] || ' ' || a,
+       (ARRAY[200000, 800000, 1500000, 9000000, 60000000])[1 + a % 5], (ARRAY[8, 40, 120, 900, 4000])[1 + a % 5]
+FROM generate_series(1, 15) AS a;
 INSERT INTO crm.leads
-SELECT i,
+SELECT i, 1 + i % 15,
        (ARRAY['Ada','Ben','Chloe','Dev','Eva','Finn','Gita','Hugo','Iris','Jon'])[1 + (i % 10)] || ' ' ||
        (ARRAY['Meyer','Okafor','Rossi','Tanaka','Novak','Silva'])[1 + (i % 6)],
        (ARRAY['CEO','CTO','VP Marketing','Marketing Manager','Engineer','Student','Intern','Head of Sales'])[1 + floor(random() * 8)::int],
@@ -87,6 +98,24 @@ INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points, disqu
  ('demo', 'free-mail address',  'email',     'domain in list', '{free_email_domains}',      -10, false),
  ('demo', 'competitor',         'email',     'domain in list', '{competitor_domains}',        0, true);
 
+-- The lead's account is a related record: rules read its columns as account.column, and an
+-- account change rescores its leads.
+INSERT INTO leadscore.relation (model, name, lead_column, target, target_key)
+VALUES ('demo', 'account', 'account_id', 'crm.accounts', 'id');
+-- One rule, several conditions (AND within a group, OR across groups): the CEO of a company with
+-- 1M+ revenue who attended a webinar.
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, once)
+VALUES ('demo', 'webinar by a CEO of a 1M+ company', 'webinar', 25, true);
+INSERT INTO leadscore.activity_condition (rule_id, grp, attribute, op, value)
+SELECT r.id, 1, c.attribute, c.op, c.value
+  FROM leadscore.activity_rule r,
+       (VALUES ('lead.title', '=', '{CEO}'::text[]), ('account.revenue', '>=', '{1000000}'::text[])) AS c(attribute, op, value)
+ WHERE r.model = 'demo' AND r.name = 'webinar by a CEO of a 1M+ company';
+-- Points per value: a fit rule's points times a numeric column, here 1 point per 200 employees
+-- of the lead's account.
+INSERT INTO leadscore.fit_rule (model, name, points, multiply_by)
+VALUES ('demo', 'account size', 0.005, 'account.employees');
+
 INSERT INTO leadscore.stage (model, name, min_score, min_fit, min_engagement, sticky) VALUES
  ('demo', 'cold', 0,  NULL, NULL, false),
  ('demo', 'IQL',  25, NULL, NULL, false),
@@ -131,3 +160,11 @@ SELECT rule, family, occurrences, points, next_expiry FROM leadscore.explain('de
 
 \echo '== Stage changes so far'
 SELECT lead_id, from_stage, to_stage, score FROM leadscore.stage_change WHERE model = 'demo' AND lead_id = '7';
+
+\echo '== Lead 61, the CEO of a company with 1M+ revenue, attends a webinar'
+INSERT INTO crm.leads (id, account_id, name, title, email) VALUES (61, 4, 'Grace Hopper', 'CEO', 'grace@initech.de');
+INSERT INTO crm.activities (lead_id, type, occurred_at) VALUES (61, 'webinar', now());
+SELECT rule, family, occurrences, points FROM leadscore.explain('demo', 61) ORDER BY family, points DESC;
+\echo '== Her account shrinks below 1M revenue: she is rescored in the same statement'
+UPDATE crm.accounts SET revenue = 900000 WHERE id = 4;
+SELECT lead_id, score, fit_score, engagement_score, stage FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '61';
