@@ -16,7 +16,8 @@ fail=0
 check() { if [ "$2" = "$3" ]; then echo "replication: $1"; else echo "replication: FAILED: $1 (got '$2', want '$3')"; fail=1; fi; }
 
 schema="CREATE SCHEMA crm;
-CREATE TABLE crm.lead (id int PRIMARY KEY, title text, email text);
+CREATE TABLE crm.account (id int PRIMARY KEY, employees int);
+CREATE TABLE crm.lead (id int PRIMARY KEY, title text, email text, account_id int);
 CREATE TABLE crm.activity (id bigint PRIMARY KEY, lead_id int, type text, url text, at timestamptz);
 CREATE INDEX ON crm.activity (lead_id);
 CREATE TABLE crm.marker (n int PRIMARY KEY);"
@@ -27,12 +28,13 @@ q -d sub -c "$schema"
 
 # The primary's data before the subscription: 300 leads, 6000 activities.
 q -d pub >/dev/null <<'SQL'
+INSERT INTO crm.account SELECT a, 10 * a FROM generate_series(1, 20) a;
 INSERT INTO crm.lead SELECT i, (ARRAY['CEO','Engineer','Student','VP Sales'])[1 + i % 4], 'p' || i || '@' ||
-       (ARRAY['acme.com','gmail.com','initech.de'])[1 + i % 3] FROM generate_series(1, 300) i;
+       (ARRAY['acme.com','gmail.com','initech.de'])[1 + i % 3], 1 + i % 25 FROM generate_series(1, 300) i;
 INSERT INTO crm.activity SELECT g, 1 + (g * 7919) % 320, (ARRAY['open','page','demo','webinar','click'])[1 + g % 5],
        CASE WHEN g % 3 = 0 THEN '/pricing' ELSE '/blog' END, now() - (g % 200) * interval '1 day' - g * interval '1 minute'
   FROM generate_series(1, 6000) g;
-CREATE PUBLICATION crm_pub FOR TABLE crm.lead, crm.activity, crm.marker;
+CREATE PUBLICATION crm_pub FOR TABLE crm.account, crm.lead, crm.activity, crm.marker;
 SELECT pg_create_logical_replication_slot('crm_sub', 'pgoutput');
 SQL
 
@@ -49,12 +51,18 @@ INSERT INTO leadscore.activity_rule (model, name, activity_type, points, quiet_f
 INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points) VALUES
     ('rep', 'ceo', 'title', '=', '{CEO}', 20), ('rep', 'free mail', 'email', 'domain in list', '{free_email_domains}', -10);
 INSERT INTO leadscore.stage (model, name, min_score) VALUES ('rep', 'warm', 30), ('rep', 'hot', 100);
+-- Related records: the lead's account (an applied account change rescores its leads), and an
+-- activity rule that reads the lead's row.
+INSERT INTO leadscore.relation VALUES ('rep', 'account', 'account_id', 'crm.account', 'id');
+INSERT INTO leadscore.fit_rule (model, name, points, multiply_by) VALUES ('rep', 'per 100 employees', 0.01, 'account.employees');
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points) VALUES (900, 'rep', 'webinar by a CEO', 'webinar', 3);
+INSERT INTO leadscore.activity_condition (rule_id, attribute, op, value) VALUES (900, 'lead.title', '=', '{CEO}');
 SELECT leadscore.track('rep', 'crm.activity', 'lead_id', 'type', 'at', 'crm.lead', 'id');
 SQL
 check "track() with no rows yet" "$(q -d sub -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'rep'")" 0
 check "replica triggers installed, enabled REPLICA" \
     "$(q -d sub -c "SELECT string_agg(tgrelid::regclass::text || ':' || tgenabled::text, ',' ORDER BY tgrelid::regclass::text) FROM pg_trigger WHERE tgname LIKE 'leadscore_%_row'")" \
-    "crm.activity:R,crm.lead:R"
+    "crm.account:R,crm.activity:R,crm.lead:R"
 
 conn="host=${PGHOST:-/var/run/postgresql} port=${PGPORT:-5432} dbname=pub user=$PGUSER${PGPASSWORD:+ password=$PGPASSWORD}"
 q -d sub -c "CREATE SUBSCRIPTION crm_sub CONNECTION '$conn' PUBLICATION crm_pub WITH (create_slot = false, slot_name = 'crm_sub')"
@@ -102,6 +110,15 @@ check "applied changes: stored == recomputed" "$(q -d sub -c "$recompute_differs
 check "applied changes: leads table membership" "$(q -d sub -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'rep'")" 292
 check "applied insert scored in its transaction (lead 1001: CEO + demo)" "$(q -d sub -c "SELECT score FROM leadscore.lead_score WHERE model = 'rep' AND lead_id = '1001'")" 70
 check "a pattern rule over applied rows (lead 1002: second pricing view)" "$(q -d sub -c "SELECT score FROM leadscore.lead_score WHERE model = 'rep' AND lead_id = '1002'")" 0
+# Applied changes of related rows: the referring leads are rescored.
+q -d pub -c "UPDATE crm.account SET employees = employees * 10 WHERE id % 2 = 0" -c "DELETE FROM crm.account WHERE id = 3" \
+    -c "INSERT INTO crm.account VALUES (21, 5000)"
+synced
+check "applied account changes: stored == recomputed" "$(q -d sub -c "$recompute_differs")" 0
+q -d pub -c "INSERT INTO crm.account VALUES (22, 1000)" >/dev/null
+synced
+check "lead 21 (CEO of account 22, absent before) gets 20 + 1000 x 0.01 once the account arrives" \
+    "$(q -d sub -c "SELECT fit_score FROM leadscore.lead_score WHERE model = 'rep' AND lead_id = '21'")" 30
 check "lead 1002's engagement: 5 from the second view" "$(q -d sub -c "SELECT engagement_score FROM leadscore.lead_score WHERE model = 'rep' AND lead_id = '1002'")" 5
 
 # A rolled-back transaction on the primary leaves nothing.

@@ -31,9 +31,11 @@ void sync_relation_triggers(const std::string& model, bool drop_all) {
     // Before ALTER EXTENSION UPDATE to 0.5.0 there are no relations.
     if (!OidIsValid(leadscore_relation_oid("relation"))) return;
     SpiConnection spi;
-    if (spi_exec("SELECT state_table::text FROM leadscore.tracking WHERE model = $1", {{TEXTOID, model}}, true) == 0)
+    if (spi_exec("SELECT state_table::text, replica FROM leadscore.tracking WHERE model = $1", {{TEXTOID, model}},
+                 true) == 0)
         return;
     const std::string prefix = relation_trigger_prefix(*spi_text(0, 1));
+    const bool replica = DatumGetBool(*spi_datum(0, 2));
     // Existing triggers of this model's relations, by name.
     spi_exec("SELECT t.tgname::text, t.tgrelid::regclass::text FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal "
              "AND t.tgfoid = 'leadscore.related_changed()'::pg_catalog.regprocedure "
@@ -67,6 +69,16 @@ void sync_relation_triggers(const std::string& model, bool drop_all) {
         spi_exec("CREATE TRIGGER " + quote_ident(base + "_trunc") + " AFTER TRUNCATE ON " + table +
                      " FOR EACH STATEMENT EXECUTE FUNCTION leadscore.related_changed" + args,
                  {});
+        if (!replica) continue;
+        // Changes applied by logical replication fire only triggers enabled REPLICA, per row.
+        spi_exec("CREATE TRIGGER " + quote_ident(base + "_row") + " AFTER INSERT OR UPDATE OR DELETE ON " + table +
+                     " FOR EACH ROW EXECUTE FUNCTION leadscore.related_changed" + args,
+                 {});
+        spi_exec("ALTER TABLE " + table + " ENABLE REPLICA TRIGGER " + quote_ident(base + "_row"), {});
+        spi_exec("CREATE TRIGGER " + quote_ident(base + "_rtrunc") + " AFTER TRUNCATE ON " + table +
+                     " FOR EACH STATEMENT EXECUTE FUNCTION leadscore.related_changed" + args,
+                 {});
+        spi_exec("ALTER TABLE " + table + " ENABLE REPLICA TRIGGER " + quote_ident(base + "_rtrunc"), {});
     }
 }
 
@@ -136,10 +148,10 @@ using namespace leadscore;
 using namespace leadscore::pg;
 
 LEADSCORE_FUNCTION(leadscore_related_changed) {
-    TriggerData* trig = trigger_arg(fcinfo, "leadscore.related_changed()");
-    if (trig->tg_trigger->tgnargs != 2 || !TRIGGER_FIRED_AFTER(trig->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(trig->tg_event))
+    TriggerData* trig = live_trigger_arg(fcinfo, "leadscore.related_changed()");
+    if (trig->tg_trigger->tgnargs != 2)
         raise(sqlstate::kObjectNotInPrerequisiteState,
-              "leadscore.related_changed() must be an AFTER statement trigger with the model and relation names");
+              "leadscore.related_changed() needs the model and relation names as arguments");
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     const std::string relation = trig->tg_trigger->tgargs[1];
@@ -157,7 +169,9 @@ LEADSCORE_FUNCTION(leadscore_related_changed) {
     std::vector<std::string> leads;
     {
         SpiConnection spi;
-        StateStore(*cm).lock_for_write();
+        StateStore store(*cm);
+        if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) store.lock_replica_writer();
+        store.lock_for_write();
         std::string sql = "SELECT l." + quote_ident(t.lead_key) + "::text FROM " + t.leads_name + " l WHERE l." +
                           quote_ident(rel->lead_column);
         std::vector<SqlArg> args;

@@ -315,5 +315,6 @@ LEADSCORE_FUNCTION(leadscore_set_replica) {
     set_replica_triggers(on, prefix, activities, "activity_changed", model);
     if (leads) set_replica_triggers(on, prefix, DatumGetObjectId(*leads), "lead_changed", model);
     spi_exec("UPDATE leadscore.tracking SET replica = $2 WHERE model = $1", {{TEXTOID, model}, {BOOLOID, on ? "true" : "false"}});
+    sync_relation_triggers(model);
     PG_RETURN_BOOL(previous);
 }
