@@ -124,6 +124,8 @@ struct CompiledModel {
     std::unique_ptr<Matcher> lead_matcher;
     std::vector<RelationInfo> relations;
     std::unordered_map<std::int64_t, RuleRefs> activity_refs;
+    // The same by the rule's position in model->activity_rules() (null: no condition, no value).
+    std::vector<const RuleRefs*> activity_refs_at;
     std::unordered_map<std::int64_t, RuleRefs> fit_refs;
     // Whether some activity rule tests the lead or a related row: matching an activity then
     // needs its lead's row.

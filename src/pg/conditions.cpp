@@ -353,6 +353,11 @@ void compile_model_conditions(CompiledModel& cm) {
                                                       rr.multiply_type);
         }
     }
+    cm.activity_refs_at.clear();
+    for (const ActivityRuleSpec& r : cm.model->activity_rules()) {
+        auto it = cm.activity_refs.find(r.id);
+        cm.activity_refs_at.push_back(it == cm.activity_refs.end() ? nullptr : &it->second);
+    }
     cm.absent_lead_conditions.clear();
     pg_guard([&] {
         for (const CompiledCondition& c : cm.lead_matcher->conditions)

@@ -142,61 +142,67 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
     if ((layout.lead && nulls[layout.lead - 1]) || nulls[layout.type - 1] || nulls[layout.time - 1]) return false;
     out.time = to_core_time(values[layout.time - 1], layout.time_type);
     const auto& rules = cm.model->activity_rules();
-    pg_guard([&] {
+    auto write_texts = [&] {
         if (layout.lead) layout.key_text.write(values[layout.lead - 1], out.key);
         layout.type_text.write(values[layout.type - 1], out.type);
-    });
-    // Only an activity that a lead-reading rule could match needs its lead's row.
-    const std::vector<char>* lead = nullptr;
-    if (cm.activity_reads_lead && cm.type_reads_lead(out.type)) {
-        if (!lead_conditions) raise(sqlstate::kInternalError, "leadscore: activity matched without its lead's row");
-        lead = &(*lead_conditions)(out.key);
-    }
+    };
     static thread_local std::vector<std::string> value_texts;
     static thread_local std::vector<const RuleRefs*> valued;
     std::size_t n_valued = 0;
-    // One guarded pass per row over the conditions, which call PostgreSQL's own operators. Only
-    // trivially destructible locals live in here.
-    pg_guard([&] {
-        const std::vector<std::size_t>& candidates = cm.model->rules_for_type(out.type);
-        for (std::size_t idx : candidates) {
+    const std::vector<char>* lead = nullptr;
+    // The conditions call PostgreSQL's own operators: one guarded pass, with only trivially
+    // destructible locals in it.
+    auto match_rules = [&] {
+        for (std::size_t idx : cm.model->rules_for_type(out.type)) {
             const ActivityRuleSpec& r = rules[idx];
-            auto refs_it = cm.activity_refs.find(r.id);
-            if (refs_it == cm.activity_refs.end()) {
+            const RuleRefs* refs = cm.activity_refs_at[idx];
+            if (!refs) {
                 out.rules.push_back(r.id);
                 out.values.push_back(kNoValue);
                 continue;
             }
-            const RuleRefs& refs = refs_it->second;
             auto holds = [&](const ConditionRef& ref) {
                 if (ref.lead_side) return (*lead)[static_cast<std::size_t>(ref.index)] != 0;
                 const CompiledCondition& c = matcher.conditions[static_cast<std::size_t>(ref.index)];
                 const int attno = layout.columns[c.column];
                 return Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]);
             };
-            if (refs.inline_condition && !holds(*refs.inline_condition)) continue;
-            if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs.rows[i]); })) continue;
-            if (refs.multiply_column >= 0) {
-                const int attno = layout.columns[refs.multiply_column];
+            if (refs->inline_condition && !holds(*refs->inline_condition)) continue;
+            if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs->rows[i]); })) continue;
+            if (refs->multiply_column >= 0) {
+                const int attno = layout.columns[refs->multiply_column];
                 // An activity without a value is not an occurrence of a multiply_by rule.
                 if (nulls[attno - 1]) continue;
                 if (value_texts.size() <= n_valued) value_texts.resize(n_valued + 1);
                 if (valued.size() <= n_valued) valued.resize(n_valued + 1);
-                multiply_value_text(values[attno - 1], getBaseType(refs.multiply_type), value_texts[n_valued]);
-                valued[n_valued++] = &refs;
+                multiply_value_text(values[attno - 1], getBaseType(refs->multiply_type), value_texts[n_valued]);
+                valued[n_valued++] = refs;
             }
             out.rules.push_back(r.id);
             out.values.push_back(kNoValue);
         }
-    });
+    };
+    if (!cm.activity_reads_lead) {
+        pg_guard([&] {
+            write_texts();
+            match_rules();
+        });
+    } else {
+        pg_guard(write_texts);
+        // Only an activity that a lead-reading rule could match needs its lead's row.
+        if (cm.type_reads_lead(out.type)) {
+            if (!lead_conditions) raise(sqlstate::kInternalError, "leadscore: activity matched without its lead's row");
+            lead = &(*lead_conditions)(out.key);
+        }
+        pg_guard(match_rules);
+    }
     // Values parsed outside the guard, where a bad one may throw.
     if (n_valued > 0) {
         std::size_t k = 0;
         for (std::size_t i = 0; i < out.rules.size() && k < n_valued; i++) {
             auto it = cm.activity_refs.find(out.rules[i]);
             if (it == cm.activity_refs.end() || it->second.multiply_column < 0) continue;
-            out.values[i] = parse_multiply_value(value_texts[k], *valued[k],
-                                                 matcher.columns[it->second.multiply_column].name);
+            out.values[i] = parse_multiply_value(value_texts[k], *valued[k], matcher.columns[valued[k]->multiply_column].name);
             k++;
         }
     }
