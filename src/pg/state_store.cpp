@@ -66,6 +66,30 @@ void StateStore::lock_keys(const std::vector<std::string>& keys) {
     });
 }
 
+void StateStore::lock_related_keys(const std::string& relation, const std::vector<std::string>* keys) {
+    // A lead that starts (or stops) referring to a related row, and a change of that row, meet
+    // here before either reads the other: per-(model, relation, key bucket), in bucket order,
+    // always before the leads' own locks.
+    constexpr std::uint32_t kBuckets = 256;
+    const std::uint32_t model_hash = model_lock_id();
+    std::vector<std::uint32_t> buckets;
+    if (!keys) {
+        for (std::uint32_t b = 0; b < kBuckets; b++) buckets.push_back(b);
+    } else {
+        for (const std::string& k : *keys)
+            buckets.push_back(static_cast<std::uint32_t>(std::hash<std::string>{}(relation + '\x1f' + k) % kBuckets));
+    }
+    std::sort(buckets.begin(), buckets.end());
+    buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
+    pg_guard([&] {
+        for (std::uint32_t b : buckets) {
+            LOCKTAG tag;
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, 5);
+            (void)LockAcquire(&tag, ExclusiveLock, false, false);
+        }
+    });
+}
+
 void StateStore::lock_replica_writer() {
     // Changes applied by logical replication fire row triggers: a transaction then takes its
     // bucket locks row by row, in no common order, so the apply and table-sync workers of a

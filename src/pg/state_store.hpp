@@ -30,6 +30,10 @@ public:
     void lock_replica_writer();
     // Per-(model, lead) transaction locks shared by the lead and activity triggers.
     void lock_keys(const std::vector<std::string>& keys);
+    // Per-(model, relation, related key) transaction locks shared by the triggers on a relation's
+    // target and the lead triggers (keys: the related keys' text; null: every key). Taken
+    // before lock_keys.
+    void lock_related_keys(const std::string& relation, const std::vector<std::string>* keys);
     // Blocks every writer of this model until commit (rule changes, rescore).
     void lock_exclusive();
     // Inserts placeholder rows for keys that have none (only leads present in the leads

@@ -9,6 +9,7 @@
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/relations.hpp"
 #include "pg/settings.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
@@ -263,6 +264,32 @@ std::vector<std::string> changed_lead_keys(const CompiledModel& cm, TriggerData*
     return std::vector<std::string>(keys.begin(), keys.end());
 }
 
+// The related rows the statement's leads refer to, before and after: a concurrent change of
+// one of them waits for us, or we wait and then read it committed (StateStore::lock_related_keys).
+void lock_related_rows(CompiledModel& cm, TriggerData* trig) {
+    if (cm.relations.empty()) return;
+    TupleDesc desc = RelationGetDescr(trig->tg_relation);
+    StateStore store(cm);
+    for (const RelationInfo& rel : cm.relations) {
+        const int att = find_attribute(desc, rel.lead_column);
+        if (att == 0) continue;
+        const TextOutput text(TupleDescAttr(desc, att - 1)->atttypid);
+        std::set<std::string> refs;
+        std::string ref;
+        for (bool old_rows : {true, false}) {
+            if (old_rows && TRIGGER_FIRED_BY_INSERT(trig->tg_event)) continue;
+            if (!old_rows && TRIGGER_FIRED_BY_DELETE(trig->tg_event)) continue;
+            scan_trigger(trig, old_rows, desc, [&](Datum* values, bool* nulls) {
+                if (nulls[att - 1]) return;
+                pg_guard([&] { text.write(values[att - 1], ref); });
+                refs.insert(ref);
+            });
+        }
+        const std::vector<std::string> list(refs.begin(), refs.end());
+        if (!list.empty()) store.lock_related_keys(rel.name, &list);
+    }
+}
+
 }  // namespace
 
 LEADSCORE_FUNCTION(leadscore_lead_changed) {
@@ -290,6 +317,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         if (keys.empty()) return trigger_result();
         StateStore(*cm).lock_for_write();
         if (cache_generation() != generation && attempt < 3) continue;
+        lock_related_rows(*cm, trig);
         resync_leads(cm, keys);
         return trigger_result();
     }

@@ -38,7 +38,7 @@ void sync_relation_triggers(const std::string& model, bool drop_all) {
     const bool replica = DatumGetBool(*spi_datum(0, 2));
     // Existing triggers of this model's relations, by name.
     spi_exec("SELECT t.tgname::text, t.tgrelid::regclass::text FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal "
-             "AND t.tgfoid = 'leadscore.related_changed()'::pg_catalog.regprocedure "
+             "AND t.tgparentid = 0 AND t.tgfoid = 'leadscore.related_changed()'::pg_catalog.regprocedure "
              "AND starts_with(t.tgname::text, $1)",
              {{TEXTOID, prefix}}, true);
     std::vector<std::pair<std::string, std::string>> existing;
@@ -176,10 +176,13 @@ LEADSCORE_FUNCTION(leadscore_related_changed) {
                           quote_ident(rel->lead_column);
         std::vector<SqlArg> args;
         if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
+            store.lock_related_keys(rel->name, nullptr);
             sql += " IS NOT NULL";
         } else {
             const std::vector<std::string> keys = changed_target_keys(trig, *rel, columns);
             if (keys.empty()) return PointerGetDatum(nullptr);
+            // Leads joining or leaving these rows meanwhile wait for us, or we see them.
+            store.lock_related_keys(rel->name, &keys);
             Oid key_type = InvalidOid;
             pg_guard([&] { key_type = get_atttype(rel->target, get_attnum(rel->target, rel->target_key.c_str())); });
             sql += " = ANY($1::text[]::" + type_name(key_type) + "[])";
