@@ -159,6 +159,51 @@ void Summary::merge(const Summary& other) {
     mark_exact_from(other.exact_from_);
 }
 
+namespace {
+bool same_entry(const RuleOccurrences& a, const RuleOccurrences& b) {
+    return a.times == b.times && a.values == b.values && a.decided_until == b.decided_until &&
+           a.decided == b.decided && a.decided_count == b.decided_count && a.earlier == b.earlier;
+}
+}  // namespace
+
+bool Summary::replace_rule(std::int64_t rule_id, RuleOccurrences entry) {
+    normalize();
+    entry.rule_id = rule_id;
+    if (entry.values.empty() ? false : entry.values.size() != entry.times.size())
+        throw std::logic_error("leadscore: valued and plain occurrences mixed");
+    auto it = find(rule_id);
+    const bool present = it != rules_.end() && it->rule_id == rule_id;
+    if (entry.empty()) {
+        if (!present) return false;
+        rules_.erase(it);
+        return true;
+    }
+    // Keep the entry normalized like the rest.
+    if (!std::is_sorted(entry.times.begin(), entry.times.end()) || !entry.values.empty()) {
+        std::vector<std::pair<Timestamp, MicroPoints>> pairs(entry.times.size());
+        for (std::size_t i = 0; i < pairs.size(); i++)
+            pairs[i] = {entry.times[i], entry.values.empty() ? kNoValue : entry.values[i]};
+        std::sort(pairs.begin(), pairs.end());
+        for (std::size_t i = 0; i < pairs.size(); i++) {
+            entry.times[i] = pairs[i].first;
+            if (!entry.values.empty()) entry.values[i] = pairs[i].second;
+        }
+    }
+    if (present) {
+        if (same_entry(*it, entry)) return false;
+        *it = std::move(entry);
+    } else {
+        rules_.insert(it, std::move(entry));
+    }
+    return true;
+}
+
+const RuleOccurrences* Summary::entry_of(std::int64_t rule_id) const {
+    normalize();
+    auto it = find(rule_id);
+    return it == rules_.end() || it->rule_id != rule_id ? nullptr : &*it;
+}
+
 void Summary::mark_exact_from(Timestamp t) { exact_from_ = std::max(exact_from_, t); }
 
 std::size_t Summary::occurrence_count() const {

@@ -101,6 +101,10 @@ public:
         if (it->empty()) rules_.erase(it);
         return changed;
     }
+    // Replaces a rule's entry with `entry` (an empty one removes it); true when it changed.
+    bool replace_rule(std::int64_t rule_id, RuleOccurrences entry);
+    // A rule's entry; null when it has none.
+    const RuleOccurrences* entry_of(std::int64_t rule_id) const;
     // Occurrences that can no longer count from `t` on may have been dropped: results are
     // exact only as of `t` or later (the mark only moves forward).
     void mark_exact_from(Timestamp t);

@@ -256,10 +256,15 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
     return facts;
 }
 
-void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
-                        std::map<std::string, Summary>& out, const LeadFactsMap* facts) {
+namespace {
+
+// Scans the activity table (the given leads, or all; the given types, or all) and adds the
+// matched occurrences (of the given rules, or all) to out.
+void scan_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
+                     const std::vector<std::string>* types, const std::set<std::int64_t>* rules,
+                     std::map<std::string, Summary>& out, const LeadFactsMap* facts) {
     const TrackingInfo& t = *cm.tracking;
-    if (keys && keys->empty()) return;
+    if ((keys && keys->empty()) || (types && types->empty())) return;
     LeadFactsMap own_facts;
     if (cm.activity_reads_lead && !facts) {
         collect_fits(cm, keys, own_facts);
@@ -273,12 +278,18 @@ void collect_activities(const CompiledModel& cm, const std::vector<std::string>*
                       " IS NOT NULL AND " + quote_ident(t.time_column) + " IS NOT NULL";
     std::vector<SqlArg> args;
     if (keys) {
-        sql += " AND " + quote_ident(t.lead_column) + " = ANY($1)";
         args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
+        sql += " AND " + quote_ident(t.lead_column) + " = ANY($" + std::to_string(args.size()) + ")";
+    }
+    if (types) {
+        Oid type_type = InvalidOid;
+        pg_guard([&] { type_type = get_atttype(t.activities, get_attnum(t.activities, t.type_column.c_str())); });
+        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*types)});
+        sql += " AND " + quote_ident(t.type_column) + " = ANY($" + std::to_string(args.size()) + "::text[]::" +
+               type_name(type_type) + "[])";
     }
     std::optional<RowLayout> layout;
     std::vector<Datum> values;
-    std::vector<bool> unused;
     bool* nulls = nullptr;
     std::vector<char> null_buf;
     ActivityMatch match;
@@ -291,10 +302,25 @@ void collect_activities(const CompiledModel& cm, const std::vector<std::string>*
         }
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
         if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match, &lead)) return;
-        if (match.rules.empty()) return;
-        Summary& s = out[match.key];
-        for (std::size_t i = 0; i < match.rules.size(); i++) s.add(match.rules[i], match.time, match.values[i]);
+        for (std::size_t i = 0; i < match.rules.size(); i++)
+            if (!rules || rules->count(match.rules[i])) out[match.key].add(match.rules[i], match.time, match.values[i]);
     });
+}
+
+}  // namespace
+
+void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
+                        std::map<std::string, Summary>& out, const LeadFactsMap* facts) {
+    scan_activities(cm, keys, nullptr, nullptr, out, facts);
+}
+
+void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
+                              std::map<std::string, Summary>& out) {
+    std::set<std::string> types;
+    for (std::int64_t id : rules)
+        if (const ActivityRuleSpec* r = cm.model->activity_rule(id)) types.insert(r->activity_type);
+    const std::vector<std::string> type_list(types.begin(), types.end());
+    scan_activities(cm, nullptr, &type_list, &rules, out, nullptr);
 }
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
 // When activity rules read the lead, facts holds (or, when null, this reads) the leads' rows.
 void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
                         std::map<std::string, Summary>& out, const LeadFactsMap* facts = nullptr);
+// The occurrences of some activity rules only, from the rows of their activity types (through
+// an index on the type column when there is one). Needs SPI.
+void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
+                              std::map<std::string, Summary>& out);
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);

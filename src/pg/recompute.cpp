@@ -33,7 +33,8 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 
 namespace {
 
-// `summary` is n's summary as it would be stored.
+}  // namespace
+
 bool same_result(const StoredState& s, const NewState& n, const Summary& summary) {
     return s.initialized && s.score == n.result.score && s.fit == n.result.fit &&
            s.engagement == n.result.engagement && s.disqualified == n.result.disqualified &&
@@ -41,7 +42,28 @@ bool same_result(const StoredState& s, const NewState& n, const Summary& summary
            s.next_change == n.result.next_change && s.summary == summary;
 }
 
-}  // namespace
+void rebuild_leads(const std::shared_ptr<CompiledModel>& cm, const std::vector<std::string>& keys, Timestamp as_of) {
+    if (keys.empty()) return;
+    SpiConnection spi;
+    StateStore store(*cm);
+    store.create_placeholders(keys, as_of);
+    std::vector<StoredState> rows = store.lock_and_read(&keys);
+    std::vector<std::string> present;
+    for (const StoredState& s : rows) present.push_back(s.key);
+    std::map<std::string, FitFacts> fits;
+    collect_fits(*cm, &present, fits);
+    std::map<std::string, Summary> fresh;
+    collect_activities(*cm, &present, fresh, &fits);
+    std::vector<NewState> out;
+    for (StoredState& s : rows) {
+        Summary summary;
+        if (auto it = fresh.find(s.key); it != fresh.end()) summary = std::move(it->second);
+        const FitFacts& fit = fits[s.key];
+        out.push_back(compute_new_state(*cm->model, s.key, &s, std::move(summary), fit.fit, fit.disqualified, as_of,
+                                        StageMode::Fresh));
+    }
+    store.write(out, as_of, true);
+}
 
 std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored) {
     std::shared_ptr<CompiledModel> cm = get_model(model, true);

@@ -8,6 +8,7 @@
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
 #include "pg/related.hpp"
+#include "pg/rule_edits.hpp"
 #include "pg/relations.hpp"
 #include "pg/rule_loading.hpp"
 #include "pg/spi.hpp"
@@ -340,27 +341,25 @@ LEADSCORE_FUNCTION(leadscore_rules_changed) {
                 "IN ('in list', 'domain in list') AND value[1] = ANY($1::text[])",
                 {{TEXTOID, text_array_literal(l)}}, true);
             for (std::uint64_t i = 0; i < n; i++) affected.insert(*spi_text(i, 1));
-        } else if (table == "fit_condition" || table == "activity_condition") {
-            std::set<std::string> rule_ids;
-            collect_column(trig->tg_oldtable, desc, "rule_id", rule_ids);
-            collect_column(trig->tg_newtable, desc, "rule_id", rule_ids);
-            std::vector<std::optional<std::string>> ids(rule_ids.begin(), rule_ids.end());
-            SpiConnection spi;
-            const std::string rules = table == "fit_condition" ? "leadscore.fit_rule" : "leadscore.activity_rule";
-            std::uint64_t n = spi_exec("SELECT DISTINCT model FROM " + rules + " WHERE id = ANY($1::bigint[])",
-                                       {{TEXTOID, text_array_literal(ids)}}, true);
-            for (std::uint64_t i = 0; i < n; i++) affected.insert(*spi_text(i, 1));
-        } else {
-            const char* column = table == "model" ? "name" : "model";
-            collect_column(trig->tg_oldtable, desc, column, affected);
-            collect_column(trig->tg_newtable, desc, column, affected);
         }
+    }
+    // Other edits cost what they change (rule_edits.cpp): a plan per model they touch.
+    std::map<std::string, EditPlan> plans;
+    if (!everything && table != "list_entry") {
+        SpiConnection spi;
+        plans = plan_rule_edit(table, trig);
     }
     std::vector<std::string> tracked = tracked_models();
     for (const std::string& m : tracked) {
-        if (!everything && !affected.count(m)) continue;
+        if (everything || affected.count(m)) {
+            if (table == "relation") sync_relation_triggers(m);
+            rescore_model(m, transaction_now(), true, nullptr);
+            continue;
+        }
+        auto it = plans.find(m);
+        if (it == plans.end() || !it->second.any()) continue;
         if (table == "relation") sync_relation_triggers(m);
-        rescore_model(m, transaction_now(), true, nullptr);
+        apply_edit_plan(m, it->second, transaction_now());
     }
     return PointerGetDatum(nullptr);
 }

@@ -1,0 +1,36 @@
+// Rule edits that cost what they change: what an edit of the rule tables invalidates in the
+// stored state, and the recompute that repairs exactly that.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "commands/trigger.h"
+}
+
+namespace leadscore::pg {
+
+// What one model's stored state needs after an edit.
+struct EditPlan {
+    bool full = false;         // rebuild everything from raw rows (rescore)
+    bool refit = false;        // fit rules or conditions changed: read the leads (and related) tables
+    bool recompute = false;    // scores may change: recompute every lead from its stored summary
+    // Activity rules whose occurrences must be collected again from the rows of their types.
+    std::set<std::int64_t> rematch;
+    bool any() const { return full || refit || recompute || !rematch.empty(); }
+};
+
+// The plans of the models an AFTER statement trigger's edit of a rule table touches, from its
+// transition tables (table: the rule table's name). Needs SPI.
+std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, TriggerData* trig);
+
+// Applies a plan to a tracked model as of a time, under the model's exclusive state lock.
+// Returns how many stored scores changed.
+std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of);
+
+}  // namespace leadscore::pg
