@@ -159,6 +159,11 @@ MicroPoints Model::clamp(MicroPoints v) const {
     return v;
 }
 
+bool only_counts(const ActivityRuleSpec& rule, const RuleOccurrences& r) {
+    return !rule.quiet_for && !rule.has_time_pattern() && !rule.expires_after && !rule.half_life &&
+           !rule.occurrence_cap() && r.values.empty();
+}
+
 Timestamp prune_watermark(Timestamp as_of) {
     constexpr std::int64_t kWeek = 7 * kMicrosPerDay;
     // Far from both ends, so the arithmetic below cannot overflow.
@@ -180,8 +185,8 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
             const std::size_t upto = std::upper_bound(times.begin(), times.end(), watermark) - times.begin();
             return upto > 1 ? upto - 1 : 0;
         }
-        // Pattern rules are settled below instead.
-        if (rule->has_time_pattern()) return 0;
+        // Pattern rules and rules that only count are settled below instead.
+        if (rule->has_time_pattern() || only_counts(*rule, r)) return 0;
         // Expired by the watermark (hence at every later time), as compute_engagement judges it.
         auto kept = times.begin();
         if (rule->expires_after)
@@ -199,8 +204,23 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
     bool settled = false;
     for (const std::int64_t id : summary.rule_ids()) {
         const ActivityRuleSpec* rule = model.activity_rule(id);
-        if (!rule || !rule->has_time_pattern()) continue;
-        settled |= summary.settle(id, [&](RuleOccurrences& r) { return settle_pattern(*rule, r, watermark); });
+        if (!rule) continue;
+        if (rule->has_time_pattern()) {
+            settled |= summary.settle(id, [&](RuleOccurrences& r) { return settle_pattern(*rule, r, watermark); });
+            continue;
+        }
+        // Occurrences of a rule that only counts them matter, once past, as their number: a lead
+        // with years of such history keeps a count, not its times.
+        settled |= summary.settle(id, [&](RuleOccurrences& r) {
+            if (!only_counts(*rule, r)) return false;
+            const auto upto = std::upper_bound(r.times.begin(), r.times.end(), watermark);
+            const std::int64_t n = static_cast<std::int64_t>(upto - r.times.begin());
+            if (n == 0 && (r.has_decisions() ? r.decided_until >= watermark : true)) return false;
+            r.times.erase(r.times.begin(), upto);
+            r.decided_count += n;
+            r.decided_until = std::max(r.decided_until, watermark);
+            return true;
+        });
     }
     // A summary pruned before keeps up with the watermark even when nothing new goes: the
     // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's.
@@ -263,11 +283,11 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
         // Counting depends only on earlier occurrences, so the counted ones stay counted as
         // as_of moves on: the rest of the rule treats them as its occurrences.
         std::vector<Timestamp> pattern_times;
-        std::int64_t settled_count = 0;
+        // Settled occurrences kept only as their number (pattern rules and rules that only count).
+        std::int64_t settled_count = r.decided_count;
         if (rule->has_time_pattern()) {
             pattern_times = r.decided;
             decide_pattern(*rule, r, pattern_times);
-            settled_count = r.decided_count;
         }
         const std::vector<Timestamp>& times = rule->has_time_pattern() ? pattern_times : r.times;
         // Occurrences at or before as_of: those with index < end.

@@ -82,6 +82,10 @@ std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const 
 // window or cooldown needs, and drops the rest. True when the entry changed.
 bool settle_pattern(const ActivityRuleSpec& rule, RuleOccurrences& r, Timestamp until);
 
+// Whether a rule's occurrences (this entry's) matter only as their number: no expiry, decay,
+// cap, time pattern, quiet spell or multiply_by values.
+bool only_counts(const ActivityRuleSpec& rule, const RuleOccurrences& r);
+
 // Stored summaries drop, as of a watermark at least a day (up to eight) before the scoring
 // time, what can never count again, so rows stay small as history grows. The watermark moves
 // in whole weeks: a rescore finds an unchanged lead's stored summary equal to its rebuilt one.

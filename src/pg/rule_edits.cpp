@@ -120,6 +120,11 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
     } else {
         rematch = rematch || !cap_tightens(before, after) ||
                   !interval_tightens(field(before, "expires_after"), field(after, "expires_after"));
+        // Without expiry and decay, past occurrences may be kept as a count (only_counts):
+        // expiry or decay added needs their times again.
+        if ((!field(before, "expires_after") && field(after, "expires_after")) ||
+            (!field(before, "half_life") && field(after, "half_life")))
+            rematch = true;
     }
     if (rematch) plan.rematch.insert(id);
 }

@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/decimal.hpp"
+#include "core/deltas.hpp"
 #include "core/engine.hpp"
 #include "core/rules.hpp"
 #include "core/summary.hpp"
@@ -357,7 +358,7 @@ TEST(Engine, PruningDropsOnlyWhatNeverCountsAgain) {
     auto open = rule(1, "open", "2");
     open.expires_after = Interval{0, 10, 0};
     open.max_count = 2;
-    auto forever = rule(2, "visit", "1");  // no expiry: never pruned
+    auto forever = rule(2, "visit", "1");  // no expiry, no cap: kept as a count
     Model m = model_of({open, forever});
     Summary s;
     for (Timestamp t : {Timestamp(0), 5 * kDay, 20 * kDay, 40 * kDay}) s.add(1, t);
@@ -369,7 +370,11 @@ TEST(Engine, PruningDropsOnlyWhatNeverCountsAgain) {
     const Timestamp w = prune_watermark(as_of);
     // day 0 and 5 expire by day 15 <= w; day 20 expires at 30 <= w (w is day 42); day 40 stays
     EXPECT_EQ(pruned.occurrences(1), std::vector<Timestamp>({40 * kDay}));
-    EXPECT_EQ(pruned.occurrences(2), std::vector<Timestamp>({0}));
+    EXPECT_TRUE(pruned.occurrences(2).empty());
+    ASSERT_NE(pruned.entry_of(2), nullptr);
+    EXPECT_EQ(pruned.entry_of(2)->decided_count, 1);
+    EXPECT_EQ(compute_engagement(m, pruned, as_of, false).engagement,
+              compute_engagement(m, s, as_of, false).engagement);
     EXPECT_EQ(pruned.occurrences(3), std::vector<Timestamp>({0}));
     EXPECT_EQ(pruned.exact_from(), w);
     EXPECT_TRUE(pruned.exact_at(w));
@@ -492,4 +497,51 @@ TEST(Engine, PrunedIncrementallyOrRebuiltGivesTheSameBytes) {
     EXPECT_EQ(live.serialize(), rebuilt.serialize());
     EXPECT_EQ(live.exact_from(), prune_watermark(78 * kDay));
     EXPECT_NE(prune_watermark(71 * kDay), prune_watermark(78 * kDay));
+}
+
+// A lead with a huge history of a rule that only counts (a bot's page views): its stored
+// summary keeps the count and the last days' times, so an insert costs the same as for a lead
+// with a short history; the score stays exact.
+TEST(Engine, OnlyCountingRulesKeepACountNotTheirHistory) {
+    auto visit = rule(1, "visit", "0.5");
+    visit.max_points = 100000LL * kPointScale;
+    auto open = rule(2, "open", "2");
+    open.expires_after = Interval{0, 30, 0};
+    Model m = model_of({visit, open});
+    const Timestamp now = 400 * kDay;
+    Summary full, stored;
+    for (std::int64_t i = 0; i < 1000000; i++) {
+        const Timestamp t = (i * 397) % (now - kDay);  // spread over the year and more
+        full.add(1, t);
+        stored.add(1, t);
+    }
+    full.add(2, now - 3 * kDay);
+    stored.add(2, now - 3 * kDay);
+    prune_expired(m, stored, now);
+    EXPECT_LT(stored.occurrence_count(), 50000u) << "only the last week's times stay";
+    EXPECT_LT(stored.serialize().size(), 200000u);
+    EXPECT_EQ(compute_engagement(m, stored, now, false).engagement, compute_engagement(m, full, now, false).engagement);
+    // Inserting more now and later: incremental equals the full history.
+    for (int k = 1; k <= 20; k++) {
+        const Timestamp t = now + k * kDay;
+        full.add(1, t);
+        DeltaMap d;
+        const std::uint32_t lead = d.lead("bot");
+        d.add(lead, Occurrence{1, t}, true);
+        d.group();
+        ASSERT_TRUE(apply_deltas(stored, d.added(lead), d.removed(lead), t));
+        prune_expired(m, stored, t);
+        EXPECT_EQ(compute_engagement(m, stored, t, false).engagement, compute_engagement(m, full, t, false).engagement)
+            << k;
+    }
+    // Stored bytes are a function of the rows and the watermark: pruning the full history agrees.
+    Summary again = full;
+    prune_expired(m, again, now + 20 * kDay);
+    EXPECT_EQ(again.serialize(), stored.serialize());
+    // A backdated insert before the watermark cannot be added to a count: the caller rebuilds.
+    DeltaMap d;
+    const std::uint32_t lead = d.lead("bot");
+    d.add(lead, Occurrence{1, 5 * kDay}, true);
+    d.group();
+    EXPECT_FALSE(apply_deltas(stored, d.added(lead), d.removed(lead), now + 20 * kDay));
 }
