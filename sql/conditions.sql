@@ -114,6 +114,11 @@ SELECT count(*) AS relations FROM leadscore.relation;
 DELETE FROM leadscore.activity_rule WHERE id = 7001;
 SELECT count(*) AS conditions_of_7001 FROM leadscore.activity_condition WHERE rule_id = 7001;
 
+-- points x value is rounded once, in numeric: 3 x 0.0000005 = 0.0000015 -> 0.000002
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points, multiply_by) VALUES (7020, 'cg', 'tiny', 'tiny', 3, 'amount');
+INSERT INTO cg.acts VALUES (1, 'tiny', NULL, 0.0000005, '2026-03-06');
+SELECT rule, occurrences, points FROM leadscore.explain('cg', 1, '2026-04-01') WHERE rule = 'tiny';
+
 -- a model whose activity rules read the lead needs a leads table
 INSERT INTO leadscore.model (name) VALUES ('cg_noleads');
 SELECT leadscore.track('cg_noleads', 'cg.acts', 'lead_id', 'type', 'at');

@@ -62,6 +62,47 @@ SELECT value FROM leadscore.list_entry WHERE list = $l$evil'list$l$ ORDER BY val
 SELECT leadscore.rescore($m$x'); SELECT inj.pwned(); --$m$) AS changed;
 UPDATE leadscore.activity_rule SET points = 11 WHERE id = 3001;
 SELECT lead_id, score FROM leadscore.lead_score WHERE model = $m$x'); SELECT inj.pwned(); --$m$ ORDER BY lead_id;
+-- Related records and condition rows: a relation whose name (no dot allowed, so no canary
+-- call), target table, key and columns are quotes and SQL text, condition values and a
+-- multiply_by naming them; a related-row update rescores through the same paths.
+CREATE TABLE inj."acc'ount; DROP TABLE inj.leads; --" ("k'ey" text PRIMARY KEY, "na""me" text, "rev;enue" numeric);
+ALTER TABLE inj.leads ADD COLUMN "acc; id'" text;
+INSERT INTO inj."acc'ount; DROP TABLE inj.leads; --" VALUES
+    ($a$a'1; --$a$, $v$O'Neil; DROP TABLE inj.leads; --$v$, 150000), ($a$$$x$$$a$, $v$$$ || inj.pwned() || $$$v$, 50);
+UPDATE inj.leads SET "acc; id'" = $a$a'1; --$a$ WHERE "lead key" LIKE 'k1%';
+UPDATE inj.leads SET "acc; id'" = $a$$$x$$$a$ WHERE "lead key" LIKE 'k2%';
+INSERT INTO leadscore.relation (model, name, lead_column, target, target_key) VALUES
+    ($m$x'); SELECT inj.pwned(); --$m$, $r$r"'; DELETE FROM leads; $$ --$r$, $c$acc; id'$c$,
+     'inj."acc''ount; DROP TABLE inj.leads; --"', $c$k'ey$c$);
+INSERT INTO leadscore.fit_rule (id, model, name, points) VALUES (3201, $m$x'); SELECT inj.pwned(); --$m$, 'account name', 7);
+INSERT INTO leadscore.fit_condition (rule_id, attribute, op, value) VALUES
+    (3201, $r$r"'; DELETE FROM leads; $$ --.na"me$r$, 'in', ARRAY[$v$O'Neil; DROP TABLE inj.leads; --$v$, $v$$$ || inj.pwned() || $$$v$]);
+INSERT INTO leadscore.fit_rule (id, model, name, points, multiply_by) VALUES
+    (3203, $m$x'); SELECT inj.pwned(); --$m$, 'per revenue', 0.001, $r$r"'; DELETE FROM leads; $$ --.rev;enue$r$);
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points) VALUES (3202, $m$x'); SELECT inj.pwned(); --$m$, 'view by', 'view', 3);
+INSERT INTO leadscore.activity_condition (rule_id, grp, attribute, op, value) VALUES
+    (3202, 1, $c$lead.we'ird; col"$c$, '=', ARRAY[$v$1'); SELECT inj.pwned(); --$v$]),
+    (3202, 1, $r$r"'; DELETE FROM leads; $$ --.rev;enue$r$, '>', '{100}'),
+    (3202, 2, $c$url'$c$, '=', ARRAY[$v$'); SELECT inj.pwned(); --$v$]);
+INSERT INTO inj.acts VALUES ($k$k1'); SELECT inj.pwned(); --$k$, 'view', '2026-01-02', 'plain');
+-- k1: its account's name (7), its own column and the account's revenue (3), 150000 x 0.001;
+-- k2: the other name (7), the url (3), 50 x 0.001; k3: no account, no match.
+SELECT ls.lead_id, e.rule, e.points
+  FROM leadscore.lead_score ls, leadscore.explain(ls.model, ls.lead_id, '2026-02-01') e
+ WHERE ls.model = $m$x'); SELECT inj.pwned(); --$m$ AND e.rule_id >= 3201 ORDER BY 1, 2;
+UPDATE inj."acc'ount; DROP TABLE inj.leads; --" SET "rev;enue" = 10 WHERE "k'ey" = $a$a'1; --$a$;
+SELECT ls.lead_id, e.rule, e.points
+  FROM leadscore.lead_score ls, leadscore.explain(ls.model, ls.lead_id, '2026-02-01') e
+ WHERE ls.model = $m$x'); SELECT inj.pwned(); --$m$ AND e.rule_id >= 3201 ORDER BY 1, 2;
+SELECT count(*) AS mismatches FROM leadscore.lead_score s
+ WHERE s.model = $m$x'); SELECT inj.pwned(); --$m$ AND s.score <> leadscore.score(s.model, s.lead_id, s.scored_at);
+-- Stored literally.
+SELECT name, lead_column, target, target_key FROM leadscore.relation WHERE model = $m$x'); SELECT inj.pwned(); --$m$;
+SELECT attribute, value FROM leadscore.fit_condition WHERE rule_id = 3201
+UNION ALL SELECT attribute, value FROM leadscore.activity_condition WHERE rule_id = 3202 ORDER BY 1, 2;
+DELETE FROM leadscore.activity_rule WHERE id = 3202;
+DELETE FROM leadscore.fit_rule WHERE id IN (3201, 3203);
+DELETE FROM leadscore.relation WHERE model = $m$x'); SELECT inj.pwned(); --$m$;
 -- Nothing was executed: the canary is empty, and the tables the names mention still exist.
 SELECT count(*) AS executed FROM inj.canary;
 SELECT count(*) AS leads FROM inj.leads;

@@ -309,11 +309,10 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
         auto first_counted = end - std::min<std::int64_t>(counted, end - begin);
         WideSum rule_sum = 0;
         bool decaying = false;
-        // A multiply_by rule's occurrence is worth points x its value.
+        // A multiply_by rule's occurrence carries its own points (points x its value).
         const bool valued = !rule->has_time_pattern() && !r.values.empty();
         auto occurrence_points = [&](std::vector<Timestamp>::const_iterator it) {
-            return valued ? multiply_points(rule->points, r.values[static_cast<std::size_t>(it - times.begin())])
-                          : rule->points;
+            return valued ? r.values[static_cast<std::size_t>(it - times.begin())] : rule->points;
         };
         if (rule->half_life) {
             const double hl = interval_length_micros(*rule->half_life);
@@ -377,7 +376,7 @@ FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches) 
     for (const FitMatch& m : sorted) {
         const FitRuleSpec* rule = model.fit_rule(m.rule_id);
         if (!rule) continue;
-        const MicroPoints points = m.value == kNoValue ? rule->points : multiply_points(rule->points, m.value);
+        const MicroPoints points = m.value == kNoValue ? rule->points : m.value;
         total += points;
         if (rule->disqualify) result.disqualified = true;
         Contribution c;

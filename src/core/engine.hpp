@@ -104,13 +104,14 @@ struct FitResult {
     std::vector<Contribution> contributions;
 };
 
-// A fit rule whose conditions hold, with its multiply_by value (kNoValue without one).
+// A fit rule whose conditions hold; a multiply_by rule with its points (points x its value,
+// kNoValue without one).
 struct FitMatch {
     std::int64_t rule_id = 0;
     MicroPoints value = kNoValue;
 };
 
-// Sums the matching fit rules (a multiply_by rule is worth points x its value).
+// Sums the matching fit rules (a multiply_by rule is worth the points of its match).
 FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches);
 // The same for rules without values, by id.
 FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids);

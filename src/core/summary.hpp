@@ -15,8 +15,8 @@ namespace leadscore {
 struct RuleOccurrences {
     std::int64_t rule_id = 0;
     std::vector<Timestamp> times;  // sorted once the summary is read
-    // A multiply_by rule's value of each occurrence (same order as times; empty otherwise):
-    // equal times are ordered by value.
+    // A multiply_by rule's points of each occurrence, round(points x value, 6) (same order as
+    // times; empty otherwise): equal times are ordered by them.
     std::vector<MicroPoints> values;
 
     // A time-pattern rule's entry, once pruned: whether each occurrence before decided_until

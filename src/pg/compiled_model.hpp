@@ -107,6 +107,9 @@ struct RuleRefs {
     bool reads_lead = false;   // some condition is on the lead row (activity rules)
     int multiply_column = -1;  // activity rules: activity matcher column; fit rules: lead matcher column
     Oid multiply_type = InvalidOid;
+    // The rule's points as a numeric Datum (in the model's context): a multiply_by rule's
+    // occurrence is worth round(points x value, 6), computed in numeric.
+    Datum points_numeric = 0;
 };
 
 struct CompiledModel {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "pg/conditions.hpp"
+#include "pg/datum.hpp"
 #include "pg/lead_row.hpp"
 #include "pg/relations.hpp"
 #include "pg/rule_loading.hpp"
@@ -236,6 +237,16 @@ std::unique_ptr<Matcher> compile_matcher(const std::vector<ConditionSource>& sou
 
 namespace {
 
+Datum numeric_in_context(MicroPoints points, MemoryContext context) {
+    Datum d = 0;
+    pg_guard([&] {
+        MemoryContext old = MemoryContextSwitchTo(context);
+        d = points_datum(points);
+        MemoryContextSwitchTo(old);
+    });
+    return d;
+}
+
 bool is_numeric_type(Oid type) {
     Oid base = type;
     pg_guard([&] { base = getBaseType(type); });
@@ -282,6 +293,7 @@ std::unique_ptr<Matcher> build_activity_matcher(const ConditionPlan& plan, const
             RuleRefs& rr = refs->at(id);
             rr.multiply_column = idx;
             rr.multiply_type = type;
+            rr.points_numeric = numeric_in_context(r->points, context);
         }
     }
     return m;
@@ -351,6 +363,7 @@ void compile_model_conditions(CompiledModel& cm) {
             rr.multiply_column = bind_multiply_column(*cm.lead_matcher, desc, column, rr.label,
                                                       cm.model->fit_rule(id)->multiply_by, t.leads_name,
                                                       rr.multiply_type);
+            rr.points_numeric = numeric_in_context(cm.model->fit_rule(id)->points, cm.context);
         }
     }
     cm.activity_refs_at.clear();

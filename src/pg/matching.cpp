@@ -80,9 +80,9 @@ RowLayout lead_layout_for(const CompiledModel& cm, TupleDesc desc, const char* k
     return l;
 }
 
-// Converts a multiply_by value to millionths inside pg_guard: the text of the value rounded to
-// 6 decimals (parsed by the caller).
-void multiply_value_text(Datum d, Oid type, std::string& out) {
+// A multiply_by occurrence's points inside pg_guard: the text of round(points x value, 6),
+// computed in numeric (parsed by the caller).
+void multiply_value_text(Datum d, Oid type, Datum points, std::string& out) {
     Datum n;
     switch (type) {
         case INT2OID: n = DirectFunctionCall1(int2_numeric, d); break;
@@ -92,6 +92,7 @@ void multiply_value_text(Datum d, Oid type, std::string& out) {
         case FLOAT8OID: n = DirectFunctionCall1(float8_numeric, d); break;
         default: n = d; break;
     }
+    n = DirectFunctionCall2(numeric_mul, points, n);
     n = DirectFunctionCall2(numeric_round, n, Int32GetDatum(6));
     char* text = DatumGetCString(DirectFunctionCall1(numeric_out, n));
     out = text;
@@ -103,7 +104,7 @@ MicroPoints parse_multiply_value(const std::string& text, const RuleRefs& refs, 
     auto v = parse_points(text, &reason, 9000000000000LL * kPointScale);
     if (!v)
         raise(sqlstate::kNumericValueOutOfRange,
-              refs.label + ": column \"multiply_by\": value " + text + " of \"" + column + "\" " + reason);
+              refs.label + ": column \"multiply_by\": points x \"" + column + "\" = " + text + " " + reason);
     return *v;
 }
 
@@ -175,7 +176,8 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
                 if (nulls[attno - 1]) continue;
                 if (value_texts.size() <= n_valued) value_texts.resize(n_valued + 1);
                 if (valued.size() <= n_valued) valued.resize(n_valued + 1);
-                multiply_value_text(values[attno - 1], getBaseType(refs->multiply_type), value_texts[n_valued]);
+                multiply_value_text(values[attno - 1], getBaseType(refs->multiply_type), refs->points_numeric,
+                                    value_texts[n_valued]);
                 valued[n_valued++] = refs;
             }
             out.rules.push_back(r.id);
@@ -238,7 +240,8 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
                 const int attno = layout.columns[refs.multiply_column];
                 // A NULL value gives no points.
                 if (nulls[attno - 1]) continue;
-                multiply_value_text(values[attno - 1], getBaseType(refs.multiply_type), value_texts[n]);
+                multiply_value_text(values[attno - 1], getBaseType(refs.multiply_type), refs.points_numeric,
+                                    value_texts[n]);
             }
             matched[n++] = &r;
         }

@@ -108,6 +108,8 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
     const char* matching[] = {"activity_type", "attribute", "op", "value", "multiply_by", "min_count", "within",
                               "cooldown"};
     bool rematch = !enabled_before;
+    // A multiply_by rule's occurrences carry their points (points x value): new points, new values.
+    if ((field(before, "multiply_by") || field(after, "multiply_by")) && !same(before, after, "points")) rematch = true;
     for (const char* c : matching) rematch = rematch || !same(before, after, c);
     // A quiet rule keeps only its latest occurrences; other rules more: adding or removing
     // quiet_for changes what the summary must hold.

@@ -1,8 +1,12 @@
 // Scoring: fuzzed models (points, caps, expiry, decay, max points, time patterns, quiet rules,
-// stages, ranges) and occurrence histories. Checks: no crash or undefined behaviour, the
-// score stays in the model's range, the details add up to the total, results are
-// deterministic, the next change lies in the future, occurrences added in any order give the
-// same score, and a pruned summary scores like the full one wherever it is marked exact.
+// multiply_by, stages, ranges, fit rules) and occurrence histories (valued occurrences of
+// multiply_by rules). Checks: no crash or undefined behaviour, the score stays in the model's
+// range, the details add up to the total, results are deterministic, the next change lies in
+// the future, occurrences added in any order give the same score, a pruned summary scores like
+// the full one wherever it is marked exact, a multiply_by rule without decay is worth the sum
+// of points x value over its counted occurrences (the most recent ones, unexpired, capped by
+// max_points), removing a valued occurrence undoes adding it, and the fit score is the sum of
+// the matching rules' points (x value for multiply_by rules) in any order.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -11,6 +15,7 @@
 #include <vector>
 
 #include "core/decimal.hpp"
+#include "core/deltas.hpp"
 #include "core/engine.hpp"
 #include "core/timecalc.hpp"
 #include "fuzz_common.hpp"
@@ -71,7 +76,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 r.cooldown.reset();
             }
         }
+        // multiply_by: never with a time pattern or a gone-quiet rule (validation rejects both).
+        if (!r.quiet_for && !r.has_time_pattern() && in.ConsumeBool()) r.multiply_by = "amount";
         rules.push_back(r);
+    }
+    std::vector<FitRuleSpec> fit_rules;
+    const int n_fit = in.ConsumeIntegralInRange<int>(0, 3);
+    for (int i = 0; i < n_fit; i++) {
+        FitRuleSpec f;
+        f.id = 100 + i;
+        f.model = "m";
+        f.name = "f" + std::to_string(i);
+        f.points = points(in);
+        f.disqualify = in.ConsumeIntegralInRange<int>(0, 9) == 0;
+        if (in.ConsumeBool()) f.multiply_by = "seats";
+        fit_rules.push_back(f);
     }
     std::vector<StageSpec> stages;
     const int n_stages = in.ConsumeIntegralInRange<int>(0, 3);
@@ -85,21 +104,82 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         stages.push_back(s);
     }
     std::unique_ptr<Model> model;
-    if (!expect_ok_or_user_error([&] { model = std::make_unique<Model>(spec, rules, std::vector<FitRuleSpec>{}, stages); }))
+    if (!expect_ok_or_user_error([&] { model = std::make_unique<Model>(spec, rules, fit_rules, stages); }))
         return 0;
 
-    std::vector<std::pair<std::int64_t, Timestamp>> occurrences;
+    // (rule id, time, multiply_by value or kNoValue); few distinct times, so ties happen
+    std::vector<Occurrence> occurrences;
     const int n_occ = in.ConsumeIntegralInRange<int>(0, 60);
-    for (int i = 0; i < n_occ; i++)
-        occurrences.emplace_back(in.ConsumeIntegralInRange<std::int64_t>(1, n_rules),
-                                 in.ConsumeIntegralInRange<Timestamp>(-kSpan, kSpan));
+    for (int i = 0; i < n_occ; i++) {
+        const std::int64_t id = in.ConsumeIntegralInRange<std::int64_t>(1, n_rules);
+        const Timestamp t = in.ConsumeBool() ? in.ConsumeIntegralInRange<Timestamp>(-kSpan, kSpan)
+                                             : in.ConsumeIntegralInRange<Timestamp>(0, 3) * kMicrosPerDay;
+        MicroPoints value = kNoValue;
+        if (!rules[static_cast<std::size_t>(id - 1)].multiply_by.empty())
+            value = in.ConsumeBool() ? in.ConsumeIntegralInRange<MicroPoints>(-3000000000LL, 3000000000LL)
+                                     : in.ConsumeIntegralInRange<MicroPoints>(-kMaxPoints * 9, kMaxPoints * 9);
+        occurrences.push_back(Occurrence{id, t, value});
+    }
     const Timestamp as_of = in.ConsumeIntegralInRange<Timestamp>(-kSpan, kSpan);
-    const MicroPoints fit = in.ConsumeIntegralInRange<MicroPoints>(-kMaxPoints, kMaxPoints);
 
     Summary forward, backward;
-    for (const auto& [id, t] : occurrences) forward.add(id, t);
-    for (auto it = occurrences.rbegin(); it != occurrences.rend(); ++it) backward.add(it->first, it->second);
+    for (const Occurrence& o : occurrences) forward.add(o.rule_id, o.time, o.value);
+    for (auto it = occurrences.rbegin(); it != occurrences.rend(); ++it) backward.add(it->rule_id, it->time, it->value);
     FUZZ_CHECK(forward == backward);
+
+    // Removing a valued occurrence undoes adding it (and a plain one a plain one).
+    if (!occurrences.empty()) {
+        const Occurrence& o = occurrences[in.ConsumeIntegralInRange<std::size_t>(0, occurrences.size() - 1)];
+        Summary without;
+        bool skipped = false;
+        for (const Occurrence& p : occurrences) {
+            if (!skipped && p.rule_id == o.rule_id && p.time == o.time && p.value == o.value) {
+                skipped = true;
+                continue;
+            }
+            without.add(p.rule_id, p.time, p.value);
+        }
+        Summary removed = forward;
+        // The other kind of occurrence is not there.
+        FUZZ_CHECK(!removed.remove(o.rule_id, o.time, o.value == kNoValue ? 0 : kNoValue));
+        FUZZ_CHECK(removed.remove(o.rule_id, o.time, o.value));
+        FUZZ_CHECK(removed == without);
+        // Through apply_deltas, as a statement's deltas: remove it and add it back.
+        const Occurrence one[] = {o};
+        FUZZ_CHECK(apply_deltas(removed, OccurrenceSpan{one, one + 1}, OccurrenceSpan{}, as_of));
+        FUZZ_CHECK(removed == forward);
+    }
+
+    // Fit: each fit rule matches or not, a multiply_by rule with a value (or none: no match).
+    std::vector<FitMatch> matches;
+    WideSum expected_fit = 0;
+    bool expected_fit_dq = false;
+    bool fit_ok = true;
+    for (const FitRuleSpec& f : fit_rules) {
+        if (!in.ConsumeBool()) continue;
+        FitMatch m{f.id, kNoValue};
+        if (!f.multiply_by.empty()) m.value = in.ConsumeIntegralInRange<MicroPoints>(-3000000000LL, 3000000000LL);
+        if (m.value == kNoValue) {
+            expected_fit += f.points;
+        } else if (!expect_ok_or_user_error([&] { expected_fit += multiply_points(f.points, m.value); })) {
+            fit_ok = false;
+        }
+        expected_fit_dq = expected_fit_dq || f.disqualify;
+        matches.push_back(m);
+    }
+    MicroPoints fit = 0;
+    bool fit_dq = false;
+    if (fit_ok && expected_fit <= static_cast<WideSum>(INT64_MAX) && expected_fit >= -static_cast<WideSum>(INT64_MAX)) {
+        const FitResult fr = compute_fit(*model, matches);
+        FUZZ_CHECK(static_cast<WideSum>(fr.fit) == expected_fit && fr.disqualified == expected_fit_dq);
+        WideSum parts = 0;
+        for (const Contribution& c : fr.contributions) parts += c.points;
+        FUZZ_CHECK(parts == expected_fit && fr.contributions.size() == matches.size());
+        std::vector<FitMatch> reversed(matches.rbegin(), matches.rend());
+        FUZZ_CHECK(compute_fit(*model, reversed).fit == fr.fit);
+        fit = fr.fit;
+        fit_dq = fr.disqualified;
+    }
 
     EngagementResult e;
     if (!expect_ok_or_user_error([&] { e = compute_engagement(*model, forward, as_of, true); })) return 0;
@@ -110,12 +190,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const Contribution& c : e.contributions) sum += c.points;
     FUZZ_CHECK(sum == e.engagement);
     if (e.next_change) FUZZ_CHECK(*e.next_change > as_of);
+    // A multiply_by rule without decay: the sum of points x value over its counted occurrences
+    // (at or before as_of, unexpired, the most recent ones by time then value), capped.
+    for (const ActivityRuleSpec& r : rules) {
+        if (r.multiply_by.empty() || r.half_life) continue;
+        std::vector<std::pair<Timestamp, MicroPoints>> counted;
+        for (const Occurrence& o : occurrences)
+            if (o.rule_id == r.id && o.time <= as_of &&
+                (!r.expires_after || add_interval(o.time, *r.expires_after) > as_of))
+                counted.emplace_back(o.time, o.value);
+        std::sort(counted.begin(), counted.end());
+        if (auto cap = r.occurrence_cap(); cap && static_cast<std::int64_t>(counted.size()) > *cap)
+            counted.erase(counted.begin(), counted.end() - *cap);
+        WideSum expected = 0;
+        for (const auto& [t, v] : counted) expected += multiply_points(r.points, v);
+        if (r.max_points) expected = std::max<WideSum>(-*r.max_points, std::min<WideSum>(*r.max_points, expected));
+        const Contribution* c = nullptr;
+        for (const Contribution& x : e.contributions)
+            if (x.rule_id == r.id) c = &x;
+        FUZZ_CHECK(c ? static_cast<WideSum>(c->points) == expected && c->occurrences == static_cast<std::int64_t>(counted.size())
+                     : counted.empty());
+    }
 
     LeadScore score;
-    if (!expect_ok_or_user_error([&] { score = combine_score(*model, fit, false, e); })) return 0;
+    if (!expect_ok_or_user_error([&] { score = combine_score(*model, fit, fit_dq, e); })) return 0;
     if (spec.score_min) FUZZ_CHECK(score.score >= *spec.score_min);
     if (spec.score_max) FUZZ_CHECK(score.score <= *spec.score_max);
-    if (score.disqualified) FUZZ_CHECK(e.disqualified);
+    if (score.disqualified) FUZZ_CHECK(e.disqualified || fit_dq);
 
     // Pruned as stored at as_of: the same engagement at every later time it is exact for.
     Summary pruned = forward;

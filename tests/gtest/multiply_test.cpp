@@ -53,15 +53,17 @@ TEST(Multiply, SummaryKeepsValuesWithTheirTimes) {
     EXPECT_THROW(plain.add(2, ts(2026, 1, 2), P(1)), std::logic_error);
 }
 
-TEST(Multiply, EngagementIsPointsTimesValueOfCountedOccurrences) {
+// An occurrence of a multiply_by rule carries its own points, round(points x value, 6), worked
+// out where the value is read (in numeric); the engine sums, caps and decays those.
+TEST(Multiply, EngagementSumsTheCountedOccurrencesOwnPoints) {
     Summary s;
-    s.add(1, ts(2026, 1, 1), P(1000));
-    s.add(1, ts(2026, 2, 1), P(250));
-    s.add(1, ts(2026, 3, 1), 1234500000);  // 1234.5
+    s.add(1, ts(2026, 1, 1), P(10));       // 0.01 x 1000
+    s.add(1, ts(2026, 2, 1), 2500000);     // 0.01 x 250
+    s.add(1, ts(2026, 3, 1), 12345000);    // 0.01 x 1234.5
     const Timestamp now = ts(2026, 4, 1);
     EXPECT_EQ(compute_engagement(purchase_model(std::nullopt, std::nullopt), s, now, false).engagement,
               P(10) + 2500000 + 12345000);
-    // A cap counts the most recent occurrences, with their own values.
+    // A cap counts the most recent occurrences, with their own points.
     EXPECT_EQ(compute_engagement(purchase_model(2, std::nullopt), s, now, false).engagement, 2500000 + 12345000);
     // max_points limits the total.
     EXPECT_EQ(compute_engagement(purchase_model(std::nullopt, P(20)), s, now, false).engagement, P(20));
@@ -70,10 +72,15 @@ TEST(Multiply, EngagementIsPointsTimesValueOfCountedOccurrences) {
               P(10) + 2500000);
     // Decay weighs each occurrence's own points.
     Summary one;
-    one.add(1, ts(2026, 1, 1), P(1000));
+    one.add(1, ts(2026, 1, 1), P(10));
     EXPECT_EQ(compute_engagement(purchase_model(std::nullopt, std::nullopt, true), one, ts(2026, 1, 31), false)
                   .engagement,
               P(5));
+    // Details name the rule once, with the occurrences counted and their total.
+    const EngagementResult e = compute_engagement(purchase_model(2, std::nullopt), s, now, true);
+    ASSERT_EQ(e.contributions.size(), 1u);
+    EXPECT_EQ(e.contributions[0].occurrences, 2);
+    EXPECT_EQ(e.contributions[0].points, 2500000 + 12345000);
 }
 
 TEST(Multiply, IncrementalDeltasEqualTheSummaryOfTheRows) {
@@ -111,7 +118,7 @@ TEST(Multiply, IncrementalDeltasEqualTheSummaryOfTheRows) {
     }
 }
 
-TEST(Multiply, FitRuleWorthPointsTimesValue) {
+TEST(Multiply, FitRuleWorthTheMatchsOwnPoints) {
     FitRuleSpec per_employee;
     per_employee.id = 1;
     per_employee.name = "1 per 100 employees";
@@ -122,7 +129,8 @@ TEST(Multiply, FitRuleWorthPointsTimesValue) {
     ceo.name = "CEO";
     ceo.points = P(20);
     Model m(ModelSpec{"m", std::nullopt, std::nullopt}, {}, {per_employee, ceo}, {});
-    FitResult f = compute_fit(m, std::vector<FitMatch>{{1, P(1250)}, {2, kNoValue}});
+    // 0.01 x 1250 employees, worked out where the value was read.
+    FitResult f = compute_fit(m, std::vector<FitMatch>{{1, 12500000}, {2, kNoValue}});
     EXPECT_EQ(f.fit, P(12) + 500000 + P(20));
     ASSERT_EQ(f.contributions.size(), 2u);
     EXPECT_EQ(f.contributions[0].points, 12500000);

@@ -203,6 +203,17 @@ LEADSCORE_FUNCTION(leadscore_track) {
                                     activities_name.c_str(), lead_column.c_str()),
                              errhint("%s", hint.c_str())));
         }
+        // A rule edit that changes what an activity rule matches reads the rows of its type.
+        const AttrNumber type_att = column_of(activities, type_column, activities_name, "type_column");
+        if (!has_leading_index(activities, type_att) &&
+            spi_exec("SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1 AND reltuples > 100000",
+                     {{OIDOID, std::to_string(activities)}}, true) > 0) {
+            const std::string hint = "CREATE INDEX ON " + activities_name + " (" + quote_ident(type_column) + ")";
+            ereport(NOTICE, (errmsg("leadscore: %s has no index on \"%s\"; a rule edit that changes what an activity "
+                                    "rule matches will scan it",
+                                    activities_name.c_str(), type_column.c_str()),
+                             errhint("%s", hint.c_str())));
+        }
         spi_exec("SELECT 'state_' || substr(md5($1), 1, 16)", {{TEXTOID, model}}, true);
         const std::string state_table = *spi_text(0, 1);
         std::string key_type_name;
