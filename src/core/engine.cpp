@@ -173,16 +173,44 @@ Timestamp prune_watermark(Timestamp as_of) {
     return weeks * kWeek;
 }
 
+namespace {
+
+constexpr std::int64_t kHour = 3600 * kMicrosPerSecond;
+// More recent occurrences than this after the weekly watermark (a bot's burst): a rule that
+// only counts, and a quiet rule, are pruned up to the hour before as_of instead.
+constexpr std::size_t kRecentKept = 256;
+
+// The whole hour at least an hour before as_of.
+Timestamp hour_mark(Timestamp as_of) {
+    const std::int64_t t = as_of - kHour;
+    return (t >= 0 ? t / kHour : -((-t + kHour - 1) / kHour)) * kHour;
+}
+
+// Where a rule's occurrences are pruned up to: the weekly watermark, or the hour mark when
+// more than kRecentKept of them lie between the two.
+Timestamp prune_point(const std::vector<Timestamp>& times, Timestamp watermark, Timestamp fine) {
+    const auto from = std::upper_bound(times.begin(), times.end(), watermark);
+    const auto to = std::upper_bound(from, times.end(), fine);
+    return static_cast<std::size_t>(to - from) > kRecentKept ? fine : watermark;
+}
+
+}  // namespace
+
 void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
     const Timestamp watermark = prune_watermark(as_of);
     if (watermark == kTimestampMin) return;
+    const Timestamp fine = std::max(watermark, hour_mark(as_of));
+    // The latest point a rule was pruned up to: the summary is exact from there.
+    Timestamp mark = watermark;
     const bool dropped = summary.drop_oldest([&](const RuleOccurrences& r) -> std::size_t {
         const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
         if (!rule) return 0;
         const std::vector<Timestamp>& times = r.times;
         // A quiet rule needs only the latest occurrence at or before any later as_of.
         if (rule->quiet_for) {
-            const std::size_t upto = std::upper_bound(times.begin(), times.end(), watermark) - times.begin();
+            const Timestamp point = prune_point(times, watermark, fine);
+            const std::size_t upto = std::upper_bound(times.begin(), times.end(), point) - times.begin();
+            if (upto > 1 && point > watermark) mark = std::max(mark, point);
             return upto > 1 ? upto - 1 : 0;
         }
         // Pattern rules and rules that only count are settled below instead.
@@ -213,18 +241,21 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         // with years of such history keeps a count, not its times.
         settled |= summary.settle(id, [&](RuleOccurrences& r) {
             if (!only_counts(*rule, r)) return false;
-            const auto upto = std::upper_bound(r.times.begin(), r.times.end(), watermark);
+            const Timestamp point = prune_point(r.times, watermark, fine);
+            const auto upto = std::upper_bound(r.times.begin(), r.times.end(), point);
             const std::int64_t n = static_cast<std::int64_t>(upto - r.times.begin());
-            if (n == 0 && (r.has_decisions() ? r.decided_until >= watermark : true)) return false;
+            if (n == 0 && (r.has_decisions() ? r.decided_until >= point : true)) return false;
             r.times.erase(r.times.begin(), upto);
             r.decided_count += n;
-            r.decided_until = std::max(r.decided_until, watermark);
+            r.decided_until = std::max(r.decided_until, point);
+            mark = std::max(mark, point);
             return true;
         });
     }
     // A summary pruned before keeps up with the watermark even when nothing new goes: the
-    // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's.
-    if (dropped || settled || summary.exact_from() != kTimestampMin) summary.mark_exact_from(watermark);
+    // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's
+    // (or, for a burst pruned to the hour mark, of the rows and that hour).
+    if (dropped || settled || summary.exact_from() != kTimestampMin) summary.mark_exact_from(mark);
 }
 
 bool settle_pattern(const ActivityRuleSpec& rule, RuleOccurrences& r, Timestamp until) {

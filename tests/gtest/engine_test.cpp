@@ -545,3 +545,37 @@ TEST(Engine, OnlyCountingRulesKeepACountNotTheirHistory) {
     d.group();
     EXPECT_FALSE(apply_deltas(stored, d.added(lead), d.removed(lead), now + 20 * kDay));
 }
+
+// A burst (a bot's 10,000 views in the last days) is pruned up to the hour before as_of rather
+// than the week's watermark, so the summary stays small; a transaction older than that hour
+// finds it inexact and rebuilds.
+TEST(Engine, BurstsOfARuleThatOnlyCountsArePrunedToTheHour) {
+    auto visit = rule(1, "visit", "0.5");
+    Model m = model_of({visit});
+    const Timestamp now = 400 * kDay + 5 * 3600 * kMicrosPerSecond;
+    Summary full, stored;
+    for (std::int64_t i = 0; i < 10000; i++) {
+        const Timestamp t = now - 3 * kDay + i * 20 * kMicrosPerSecond;  // every 20 s for ~2.3 days
+        full.add(1, t);
+        stored.add(1, t);
+    }
+    prune_expired(m, stored, now);
+    EXPECT_LT(stored.occurrence_count(), 300u);
+    EXPECT_GT(stored.exact_from(), prune_watermark(now));
+    EXPECT_LE(stored.exact_from(), now - 3600 * kMicrosPerSecond);
+    EXPECT_EQ(compute_engagement(m, stored, now, false).engagement, compute_engagement(m, full, now, false).engagement);
+    Summary again = full;
+    prune_expired(m, again, now);
+    EXPECT_EQ(again.serialize(), stored.serialize());
+    // Later inserts keep it exact; an as_of before the mark is refused (the caller rebuilds).
+    DeltaMap d;
+    const std::uint32_t lead = d.lead("bot");
+    d.add(lead, Occurrence{1, now + 60 * kMicrosPerSecond}, true);
+    d.group();
+    Summary older = stored;
+    EXPECT_FALSE(apply_deltas(older, d.added(lead), d.removed(lead), stored.exact_from() - 1));
+    ASSERT_TRUE(apply_deltas(stored, d.added(lead), d.removed(lead), now + kDay));
+    full.add(1, now + 60 * kMicrosPerSecond);
+    EXPECT_EQ(compute_engagement(m, stored, now + kDay, false).engagement,
+              compute_engagement(m, full, now + kDay, false).engagement);
+}
