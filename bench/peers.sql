@@ -60,7 +60,9 @@ SELECT l.id AS lead_id,
       + CASE WHEN ac.employees >= 1000 AND (l.title ~* '^(vp|head)\y' OR l.title IN ('CEO','CTO','CFO'))
              THEN 6 ELSE 0 END
       + coalesce(round(0.001 * ac.employees, 6), 0))::numeric AS fit,
-       lower(split_part(l.email, '@', 2)) = 'rivalscore.example' AS fit_dq
+       lower(split_part(l.email, '@', 2)) = 'rivalscore.example' AS fit_dq,
+       -- what the one lead-reading activity rule asks of the lead and its account
+       coalesce(l.title IN ('CEO','CTO','CFO') AND ac.revenue >= 1000000, false) AS exec_of_1m
   FROM crm.lead l LEFT JOIN crm.account ac ON ac.id = l.account_id;
 ALTER TABLE peer.lead_fit ADD PRIMARY KEY (lead_id);
 
@@ -92,10 +94,10 @@ WITH matched AS (
      WHERE %2$s
        AND a.occurred_at <= as_of
        AND (r.attribute IS NULL OR (r.op = '=' AND a.url = ANY (r.value)) OR (r.op = 'like' AND a.url LIKE r.value[1]))
-       -- the one rule that reads the lead and its account, written out
+       -- the one rule that reads the lead and its account: one key lookup per matching row (a
+       -- scalar subquery, never a hashed EXISTS rebuilt at every call)
        AND (r.name <> 'webinar by a C-level of a 1M+ company'
-            OR EXISTS (SELECT 1 FROM crm.lead l JOIN crm.account ac ON ac.id = l.account_id
-                        WHERE l.id = a.lead_id AND l.title IN ('CEO','CTO','CFO') AND ac.revenue >= 1000000))
+            OR (SELECT f.exec_of_1m FROM peer.lead_fit f WHERE f.lead_id = a.lead_id))
 ), passed AS (
     SELECT m.lead_id, m.id, m.t FROM matched m JOIN peer.rule r ON r.id = m.id
      WHERE r.quiet_for IS NULL AND r.cooldown IS NULL

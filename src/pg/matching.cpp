@@ -332,16 +332,11 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
     std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
-    std::vector<SqlArg> args;
-    if (keys) {
-        sql += " AND l." + quote_ident(t.lead_key) + " = ANY($1)";
-        args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
-    }
     std::optional<RowLayout> layout;
     std::vector<Datum> values;
     std::vector<char> null_buf;
     std::string key;
-    spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
+    auto on_row = [&](HeapTuple tuple, TupleDesc desc) {
         if (!layout) {
             layout = lead_layout(cm, desc);
             values.resize(desc->natts);
@@ -351,7 +346,28 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
         FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key);
         if (!key.empty() || !nulls[layout->lead - 1]) out[key] = std::move(f);
-    });
+    };
+    // A statement's few leads (an activity insert that reads its lead, a lead update): a kept
+    // generic plan, so a single-row insert does not plan the join to the related tables again.
+    if (keys && keys->size() <= 10000) {
+        sql += " AND l." + quote_ident(t.lead_key) + " = ANY($1::text[]::" + t.key_type_name + "[])";
+        // The model's kept plans are a cache: filling it does not change the model.
+        SPIPlanPtr plan = cached_plan(const_cast<CompiledModel&>(cm), sql, {TEXTARRAYOID});
+        std::vector<Datum> args(1);
+        std::vector<char> arg_nulls(1, ' ');
+        pg_guard([&] { args[0] = text_array_datum(*keys); });
+        const std::uint64_t n = spi_exec_plan(plan, args, arg_nulls);
+        SPITupleTable* table = SPI_tuptable;
+        for (std::uint64_t i = 0; i < n; i++) on_row(table->vals[i], table->tupdesc);
+        pg_guard([&] { SPI_freetuptable(table); });
+        return;
+    }
+    std::vector<SqlArg> args;
+    if (keys) {
+        sql += " AND l." + quote_ident(t.lead_key) + " = ANY($1)";
+        args.push_back(SqlArg{array_type_of(t.key_type), key_array_literal(*keys)});
+    }
+    spi_scan(sql, args, on_row);
 }
 
 }  // namespace leadscore::pg

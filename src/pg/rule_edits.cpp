@@ -9,6 +9,7 @@
 #include "pg/datum.hpp"
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
+#include "pg/relations.hpp"
 #include "pg/recompute.hpp"
 #include "pg/rule_edits.hpp"
 #include "pg/spi.hpp"
@@ -17,6 +18,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 }
 
@@ -101,7 +103,9 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
     const std::int64_t id = std::stoll(*field(after, "id"));
     const bool enabled_before = field(before, "enabled") == std::optional<std::string>("t");
     const bool enabled_after = field(after, "enabled") == std::optional<std::string>("t");
-    plan.recompute = true;
+    // Only leads with rows of the rule's type (before or after) can have its occurrences.
+    plan.types.insert(*field(before, "activity_type"));
+    plan.types.insert(*field(after, "activity_type"));
     if (!enabled_after) return;  // disabled: its stored occurrences are simply not counted
     const bool pattern = field(after, "min_count") || field(after, "cooldown") || field(before, "min_count") ||
                          field(before, "cooldown");
@@ -158,15 +162,17 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
             for (const Row& r : *rows) ids.push_back(field(r, "rule_id"));
         const bool fit = table == "fit_condition";
         const std::uint64_t n =
-            spi_exec(std::string("SELECT model, id FROM leadscore.") + (fit ? "fit_rule" : "activity_rule") +
-                         " WHERE id = ANY($1::bigint[]) AND enabled",
+            spi_exec(std::string("SELECT model, id, ") + (fit ? "NULL::text" : "activity_type") + " FROM leadscore." +
+                         (fit ? "fit_rule" : "activity_rule") + " WHERE id = ANY($1::bigint[]) AND enabled",
                      {{TEXTOID, text_array_literal(ids)}}, true);
         for (std::uint64_t i = 0; i < n; i++) {
             EditPlan& p = plans[*spi_text(i, 1)];
-            if (fit)
+            if (fit) {
                 p.refit = true;
-            else
+            } else {
                 p.rematch.insert(std::stoll(*spi_text(i, 2)));
+                p.types.insert(*spi_text(i, 3));
+            }
         }
         return plans;
     }
@@ -184,18 +190,42 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
         auto it = before.find(*field(r, "id"));
         if (it == before.end() || !same(*it->second, r, "model")) {
             // A new rule (or one moved from another model): its occurrences, from its rows.
-            if (field(r, "enabled") == std::optional<std::string>("t")) plans[model].rematch.insert(std::stoll(*field(r, "id")));
-            plans[model].recompute = true;
-            if (it != before.end()) plans[*field(*it->second, "model")].recompute = true;
+            if (field(r, "enabled") == std::optional<std::string>("t")) {
+                plans[model].rematch.insert(std::stoll(*field(r, "id")));
+                plans[model].types.insert(*field(r, "activity_type"));
+            }
+            if (it != before.end()) plans[*field(*it->second, "model")].types.insert(*field(*it->second, "activity_type"));
         } else {
             plan_activity_rule_update(*it->second, r, plans[model]);
         }
         if (it != before.end()) before.erase(it);
     }
     // Deleted rules: their stored occurrences are no longer counted.
-    for (const auto& [id, r] : before) plans[*field(*r, "model")].recompute = true;
+    for (const auto& [id, r] : before) plans[*field(*r, "model")].types.insert(*field(*r, "activity_type"));
     return plans;
 }
+
+namespace {
+
+// The leads with activity rows of these types (through an index on the type column when one
+// exists), as key text.
+std::vector<std::string> leads_with_types(const CompiledModel& cm, const std::set<std::string>& types) {
+    const TrackingInfo& t = *cm.tracking;
+    std::vector<std::string> keys;
+    if (types.empty()) return keys;
+    Oid type_type = InvalidOid;
+    pg_guard([&] { type_type = get_atttype(t.activities, get_attnum(t.activities, t.type_column.c_str())); });
+    const std::vector<std::string> list(types.begin(), types.end());
+    const std::uint64_t n = spi_exec("SELECT DISTINCT " + quote_ident(t.lead_column) + "::text FROM " + t.activities_name +
+                                         " WHERE " + quote_ident(t.lead_column) + " IS NOT NULL AND " +
+                                         quote_ident(t.type_column) + " = ANY($1::text[]::" + type_name(type_type) + "[])",
+                                     {{TEXTARRAYOID, key_array_literal(list)}}, true);
+    keys.reserve(n);
+    for (std::uint64_t i = 0; i < n; i++) keys.push_back(*spi_text(i, 1));
+    return keys;
+}
+
+}  // namespace
 
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of) {
     if (plan.full) return rescore_model(model, as_of, true, nullptr);
@@ -204,7 +234,14 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     StateStore store(*cm);
     // Writers of this model wait until the edit commits; they wait only for the work below.
     store.lock_exclusive();
-    std::vector<StoredState> stored = store.lock_and_read(nullptr, false);
+    // An edit of activity rules alone concerns only the leads with rows of their types.
+    std::vector<StoredState> stored;
+    if (plan.recompute || plan.refit) {
+        stored = store.lock_and_read(nullptr, false);
+    } else {
+        const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
+        stored = store.lock_and_read(&keys, false);
+    }
     std::map<std::string, FitFacts> fits;
     if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     // The rematched rules' occurrences, from the rows of their activity types only.
@@ -231,7 +268,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     for (StoredState& s : stored) {
         if (!s.initialized) continue;
         Summary summary = s.summary;
-        bool touched = plan.recompute || plan.refit;
+        bool touched = plan.recompute || plan.refit || !plan.types.empty();
         if (!summary.exact_at(as_of)) {
             auto it = rebuilt.find(s.key);
             summary = it == rebuilt.end() ? Summary() : std::move(it->second);

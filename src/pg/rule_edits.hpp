@@ -19,10 +19,13 @@ namespace leadscore::pg {
 struct EditPlan {
     bool full = false;         // rebuild everything from raw rows (rescore)
     bool refit = false;        // fit rules or conditions changed: read the leads (and related) tables
-    bool recompute = false;    // scores may change: recompute every lead from its stored summary
+    bool recompute = false;    // every lead's score may change: recompute all from stored summaries
+    // Activity types whose leads' scores may change (an activity rule of that type was edited):
+    // only the leads that have rows of these types are recomputed.
+    std::set<std::string> types;
     // Activity rules whose occurrences must be collected again from the rows of their types.
     std::set<std::int64_t> rematch;
-    bool any() const { return full || refit || recompute || !rematch.empty(); }
+    bool any() const { return full || refit || recompute || !types.empty() || !rematch.empty(); }
 };
 
 // The plans of the models an AFTER statement trigger's edit of a rule table touches, from its

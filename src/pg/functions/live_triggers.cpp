@@ -153,9 +153,11 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
                 });
             }
             const std::vector<std::string> key_list(keys.begin(), keys.end());
-            SpiConnection spi;
-            StateStore(*cm).lock_keys(key_list);
-            collect_fits(*cm, &key_list, facts);
+            if (!key_list.empty()) {
+                SpiConnection spi;
+                StateStore(*cm).lock_keys(key_list);
+                collect_fits(*cm, &key_list, facts);
+            }
             lead = lead_conditions_from(*cm, facts);
         }
         auto collect = [&](bool adding) {
