@@ -198,28 +198,27 @@ ConditionPlan plan_conditions(const Model& model, const std::vector<RelationInfo
         if (activity_rule && lead_side) plan.activity_reads_lead = true;
         return ConditionRef{lead_side, static_cast<int>(side.size()) - 1};
     };
+    // A rule's inline condition and condition rows, placed on their sides.
+    auto conditions_of = [&](bool activity_rule, std::int64_t id, const std::string& label, const ConditionSpec& inline_spec,
+                             const std::vector<ConditionRowSpec>& rows) {
+        RuleRefs refs;
+        refs.label = label;
+        if (!inline_spec.attribute.empty()) refs.inline_condition = add(activity_rule, id, inline_spec, label);
+        for (const ConditionRowSpec& c : rows)
+            refs.rows.push_back(add(activity_rule, id, c.condition,
+                                    label + " condition " + std::to_string(c.id) + " (group " + std::to_string(c.grp) + ")"));
+        return refs;
+    };
     for (const ActivityRuleSpec& r : model.activity_rules()) {
         if (r.condition.attribute.empty() && r.conditions.empty() && r.multiply_by.empty()) continue;
-        RuleRefs refs;
-        refs.label = rule_label("activity_rule", r.name, r.id);
-        if (!r.condition.attribute.empty()) refs.inline_condition = add(true, r.id, r.condition, refs.label);
-        for (const ConditionRowSpec& c : r.conditions)
-            refs.rows.push_back(add(true, r.id, c.condition,
-                                    refs.label + " condition " + std::to_string(c.id) + " (group " +
-                                        std::to_string(c.grp) + ")"));
+        RuleRefs refs = conditions_of(true, r.id, rule_label("activity_rule", r.name, r.id), r.condition, r.conditions);
         if (!r.multiply_by.empty()) plan.activity_multiply.emplace_back(r.id, r.multiply_by);
         refs.reads_lead = (refs.inline_condition && refs.inline_condition->lead_side) ||
                           std::any_of(refs.rows.begin(), refs.rows.end(), [](const ConditionRef& c) { return c.lead_side; });
         plan.activity_refs.emplace(r.id, std::move(refs));
     }
     for (const FitRuleSpec& r : model.fit_rules()) {
-        RuleRefs refs;
-        refs.label = rule_label("fit_rule", r.name, r.id);
-        if (!r.condition.attribute.empty()) refs.inline_condition = add(false, r.id, r.condition, refs.label);
-        for (const ConditionRowSpec& c : r.conditions)
-            refs.rows.push_back(add(false, r.id, c.condition,
-                                    refs.label + " condition " + std::to_string(c.id) + " (group " +
-                                        std::to_string(c.grp) + ")"));
+        RuleRefs refs = conditions_of(false, r.id, rule_label("fit_rule", r.name, r.id), r.condition, r.conditions);
         if (!r.multiply_by.empty())
             plan.fit_multiply.emplace_back(r.id, place_attribute(r.multiply_by, false, relations, refs.label).second);
         plan.fit_refs.emplace(r.id, std::move(refs));
