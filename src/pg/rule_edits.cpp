@@ -225,6 +225,62 @@ std::vector<std::string> leads_with_types(const CompiledModel& cm, const std::se
     return keys;
 }
 
+// Whether the types' rows are a large share of the activity table (by its statistics): then
+// reading every stored summary costs less than finding the leads that have such rows.
+bool common_types(const CompiledModel& cm, const std::set<std::string>& types) {
+    constexpr double kCommonShare = 0.1;
+    if (types.empty()) return false;
+    const TrackingInfo& t = *cm.tracking;
+    std::string schema, table;
+    pg_guard([&] {
+        schema = get_namespace_name(get_rel_namespace(t.activities));
+        table = get_rel_name(t.activities);
+    });
+    const std::vector<std::string> list(types.begin(), types.end());
+    spi_exec("SELECT coalesce(sum(m.freq), 0)::float8 FROM pg_catalog.pg_stats s, "
+             "unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, freq) "
+             "WHERE s.schemaname = $1 AND s.tablename = $2 AND s.attname = $3 AND m.value = ANY($4::text[])",
+             {{TEXTOID, schema}, {TEXTOID, table}, {TEXTOID, t.type_column}, {TEXTARRAYOID, key_array_literal(list)}},
+             true);
+    return DatumGetFloat8(*spi_datum(0, 1)) > kCommonShare;
+}
+
+// Whether a summary holds occurrences of a current activity rule of one of these types.
+bool has_rules_of_types(const Model& model, const Summary& summary, const std::set<std::string>& types) {
+    if (types.empty()) return false;
+    for (std::int64_t id : summary.rule_ids())
+        if (const ActivityRuleSpec* rule = model.activity_rule(id); rule && types.count(rule->activity_type))
+            return true;
+    return false;
+}
+
+// The leads whose score or stage as of their scored_at differs under edited stages, range or
+// fit rules (refit: fits holds the leads' new fit facts), from the stored results
+// alone: a lead whose fit is unchanged keeps its engagement sums, so only its clamp and stage
+// can move.
+std::vector<std::string> leads_with_changed_results(CompiledModel& cm, StateStore& store, bool refit,
+                                                    const std::map<std::string, FitFacts>& fits) {
+    std::vector<std::string> keys;
+    for (const StoredState& s : store.read_results()) {
+        if (!s.initialized) continue;
+        if (refit) {
+            auto it = fits.find(s.key);
+            const FitFacts f = it == fits.end() ? FitFacts() : it->second;
+            if (f.fit != s.fit || f.disqualified != s.fit_disqualified) {
+                keys.push_back(s.key);
+                continue;
+            }
+        }
+        EngagementResult engagement;
+        engagement.engagement = s.engagement;
+        engagement.disqualified = s.disqualified;
+        const LeadScore now = combine_score(*cm.model, s.fit, s.fit_disqualified, engagement);
+        if (now.score != s.score || now.stage != s.stage) keys.push_back(s.key);
+        check_for_interrupts();
+    }
+    return keys;
+}
+
 }  // namespace
 
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of) {
@@ -234,16 +290,19 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     StateStore store(*cm);
     // Writers of this model wait until the edit commits; they wait only for the work below.
     store.lock_exclusive();
-    // An edit of activity rules alone concerns only the leads with rows of their types.
+    std::map<std::string, FitFacts> fits;
+    if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     std::vector<StoredState> stored;
-    if (plan.recompute || plan.refit) {
+    if ((plan.recompute || plan.refit) && plan.types.empty() && plan.rematch.empty()) {
+        const std::vector<std::string> keys = leads_with_changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits);
+        stored = store.lock_and_read(&keys, false);
+    } else if (plan.recompute || plan.refit || (plan.rematch.empty() && common_types(*cm, plan.types))) {
         stored = store.lock_and_read(nullptr, false);
     } else {
+        // An edit of activity rules alone concerns only the leads with rows of their types.
         const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
         stored = store.lock_and_read(&keys, false);
     }
-    std::map<std::string, FitFacts> fits;
-    if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     // The rematched rules' occurrences, from the rows of their activity types only.
     std::map<std::string, Summary> fresh;
     if (!plan.rematch.empty()) collect_rule_occurrences(*cm, plan.rematch, fresh);
@@ -268,7 +327,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     for (StoredState& s : stored) {
         if (!s.initialized) continue;
         Summary summary = s.summary;
-        bool touched = plan.recompute || plan.refit || !plan.types.empty();
+        bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, summary, plan.types);
         if (!summary.exact_at(as_of)) {
             auto it = rebuilt.find(s.key);
             summary = it == rebuilt.end() ? Summary() : std::move(it->second);

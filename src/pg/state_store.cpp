@@ -131,13 +131,18 @@ void StateStore::create_placeholders(const std::vector<std::string>& keys, Times
 }
 
 std::vector<StoredState> StateStore::read_rows(const std::string& where, const std::vector<Oid>& types,
-                                               std::vector<Datum>& args) {
-    const std::string sql = "SELECT " + state_column_names(0) + " FROM " + table_ + where;
+                                               std::vector<Datum>& args, bool with_summary) {
+    // Without summaries, the last column says only whether the row has one.
+    std::string columns = state_column_names(0);
+    if (!with_summary)
+        columns = columns.substr(0, columns.rfind(state_column(kStateSummary).name)) + "summary IS NOT NULL";
+    const std::string sql = "SELECT " + columns + " FROM " + table_ + where;
     std::vector<char> nulls(args.size(), ' ');
     const std::uint64_t n = spi_exec_plan(cached_plan(cm_, sql, types), args, nulls);
     std::vector<StoredState> rows(n);
     StateDatums row;
     StateFields fields;
+    bool has_summary = false;
     MemoryContext per_row = nullptr;
     pg_guard([&] { per_row = AllocSetContextCreate(CurrentMemoryContext, "leadscore state read", ALLOCSET_SMALL_SIZES); });
     for (std::uint64_t i = 0; i < n; i++) {
@@ -146,10 +151,15 @@ std::vector<StoredState> StateStore::read_rows(const std::string& where, const s
             MemoryContext old = MemoryContextSwitchTo(per_row);
             for (int c = 0; c < kStateColumnCount; c++)
                 row.values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &row.nulls[c]);
+            if (!with_summary) {
+                has_summary = DatumGetBool(row.values[kStateSummary]);
+                row.nulls[kStateSummary] = true;
+            }
             read_state_fields(row, StateFieldsNeeded::All, fields);
             MemoryContextSwitchTo(old);
         });
         parse_state_fields(row, fields, StateFieldsNeeded::All, rows[i]);
+        if (!with_summary) rows[i].initialized = has_summary;
     }
     pg_guard([&] { MemoryContextDelete(per_row); });
     return rows;
@@ -174,6 +184,11 @@ std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string
 std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
     std::vector<Datum> args = {TimestampTzGetDatum(as_of)};
     return read_rows(" WHERE next_change <= $1 ORDER BY lead FOR UPDATE", {TIMESTAMPTZOID}, args);
+}
+
+std::vector<StoredState> StateStore::read_results() {
+    std::vector<Datum> args;
+    return read_rows(" ORDER BY lead", {}, args, false);
 }
 
 void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {

@@ -42,6 +42,9 @@ public:
     // Locks and reads the rows of the given keys (all rows when keys is null), in key order.
     std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
     std::vector<StoredState> read_due(Timestamp as_of);
+    // Every row's stored results without its summary (summary left empty; initialized says
+    // whether the row has one), unlocked: what a stage, range or fit edit checks first.
+    std::vector<StoredState> read_results();
     // Upserts the leads' new states (summaries in their stored form) and records their stage changes.
     void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
     // Inserts stage history rows and sends the notifications (stage_history.cpp).
@@ -59,7 +62,7 @@ private:
     // The model's part of the advisory lock tags its writers take.
     std::uint32_t model_lock_id() const;
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
-                                       std::vector<Datum>& args);
+                                       std::vector<Datum>& args, bool with_summary = true);
     CompiledModel& cm_;
     std::string table_;
     Oid relid_ = InvalidOid;

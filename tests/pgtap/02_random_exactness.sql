@@ -650,6 +650,13 @@ BEGIN
         IF random() < 0.05 THEN
             UPDATE leadscore.stage SET min_score = rx.rnd(20, 50) WHERE model = 'rx' AND name = 'mid';
         END IF;
+        -- model range edit: the clamp moves, and with it some scores and stages
+        IF random() < 0.04 THEN
+            UPDATE leadscore.model SET score_max = (ARRAY[60, 90, 250, NULL])[rx.rnd(1, 4)],
+                                       score_min = (ARRAY[-50, -5, 0, NULL])[rx.rnd(1, 4)]
+             WHERE name = 'rx';
+            INSERT INTO rx.stats VALUES (i, 'range edit', 1);
+        END IF;
         -- refresh at random later times: mostly hours apart, sometimes weeks (gone-quiet rules come due)
         IF i % 4 = 0 THEN
             t := t + CASE WHEN random() < 0.25 THEN rx.rnd(1, 20) * interval '1 day' + rx.rnd(0, 86399) * interval '1 second'
