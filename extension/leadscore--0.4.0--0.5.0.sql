@@ -1,6 +1,68 @@
 -- leadscore 0.4.0 -> 0.5.0
 \echo Use "ALTER EXTENSION leadscore UPDATE TO '0.5.0'" to load this file. \quit
 
+-- Citus: a distributed model's state and history live in distributed tables of their own
+-- (no table inheritance there). track() and untrack() keep these two views listing them;
+-- the views BI tools read go through all_state and all_history.
+CREATE VIEW leadscore.distributed_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state WHERE false;
+COMMENT ON VIEW leadscore.distributed_state IS 'State rows of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.distributed_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history WHERE false;
+COMMENT ON VIEW leadscore.distributed_history IS 'Stage history of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.all_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state
+    UNION ALL
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.distributed_state;
+COMMENT ON VIEW leadscore.all_state IS 'Stored per-lead state of every tracked model, local and distributed.';
+CREATE VIEW leadscore.all_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history
+    UNION ALL
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.distributed_history;
+COMMENT ON VIEW leadscore.all_history IS 'Stage history of every tracked model, local and distributed.';
+COMMENT ON COLUMN leadscore.distributed_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.distributed_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.distributed_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.distributed_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.distributed_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.distributed_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.distributed_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.distributed_state.summary IS 'As in leadscore.lead_state.summary.';
+COMMENT ON COLUMN leadscore.all_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.all_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.all_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.all_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.all_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.all_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.all_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.all_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.all_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.all_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.all_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.all_state.summary IS 'As in leadscore.lead_state.summary.';
+COMMENT ON COLUMN leadscore.distributed_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.distributed_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.distributed_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.distributed_history.id IS 'As in leadscore.stage_history.id.';
+COMMENT ON COLUMN leadscore.all_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.all_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.all_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.all_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.all_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.all_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.all_history.id IS 'As in leadscore.stage_history.id.';
+CREATE FUNCTION leadscore.cluster_model_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'leadscore_cluster_model_changed';
+COMMENT ON FUNCTION leadscore.cluster_model_changed() IS 'Trigger on each Citus node''s copy of leadscore.cluster_model: drops the node''s cached models when a distributed model''s rules change.';
+
 -- Time patterns and gone-quiet rules on activity rules.
 ALTER TABLE leadscore.activity_rule
     ADD COLUMN min_count integer,
@@ -38,7 +100,7 @@ CREATE OR REPLACE VIEW leadscore.lead_score AS
            (SELECT g.name FROM leadscore.grade g
              WHERE g.model = s.model AND g.axis = 'engagement' AND g.min_value <= s.engagement_score
              ORDER BY g.min_value DESC LIMIT 1) AS engagement_grade
-      FROM leadscore.lead_state s;
+      FROM leadscore.all_state s;
 COMMENT ON COLUMN leadscore.lead_score.fit_grade IS 'Fit-axis grade with the highest min_value <= fit_score; NULL when none.';
 COMMENT ON COLUMN leadscore.lead_score.engagement_grade IS 'Engagement-axis grade with the highest min_value <= engagement_score; NULL when none.';
 CREATE VIEW leadscore.grade_matrix AS
@@ -185,7 +247,7 @@ ALTER TABLE leadscore.stage_history ADD COLUMN id bigint GENERATED BY DEFAULT AS
 SELECT pg_catalog.pg_extension_config_dump('leadscore.stage_history_id_seq', '');
 CREATE OR REPLACE VIEW leadscore.stage_change AS
     SELECT model, lead_id, from_stage, to_stage, score, changed_at, id
-      FROM leadscore.stage_history;
+      FROM leadscore.all_history;
 COMMENT ON COLUMN leadscore.tracking.replica IS 'Whether changes applied by logical replication (session_replication_role = replica) are scored too, by row triggers enabled REPLICA.';
 COMMENT ON COLUMN leadscore.stage_history.id IS 'Stable key of the change (for change data capture consumers); increasing, but not in commit order.';
 COMMENT ON COLUMN leadscore.stage_change.id IS 'Stable key of the change.';
@@ -763,3 +825,103 @@ GRANT SELECT ON leadscore.relation, leadscore.fit_condition, leadscore.activity_
 GRANT INSERT, UPDATE, DELETE ON leadscore.relation, leadscore.fit_condition, leadscore.activity_condition
     TO leadscore_admin;
 GRANT USAGE ON SEQUENCE leadscore.fit_condition_id_seq, leadscore.activity_condition_id_seq TO leadscore_admin;
+
+-- Views and functions that read stored state now include distributed models'.
+CREATE OR REPLACE VIEW leadscore.funnel AS
+    WITH counts AS (
+        SELECT model, stage, count(*) AS leads FROM leadscore.all_state GROUP BY model, stage
+    ), stages AS (
+        SELECT s.model, s.name AS stage, s.min_score,
+               row_number() OVER (PARTITION BY s.model ORDER BY s.min_score DESC NULLS LAST, s.name) AS position
+          FROM leadscore.stage s
+         WHERE EXISTS (SELECT 1 FROM leadscore.tracking t WHERE t.model = s.model)
+    )
+    SELECT st.model, st.stage, coalesce(c.leads, 0) AS leads, st.position::integer AS position
+      FROM stages st LEFT JOIN counts c ON c.model = st.model AND c.stage = st.stage
+    UNION ALL
+    SELECT c.model, c.stage, c.leads, NULL::integer
+      FROM counts c
+     WHERE c.stage IS NULL OR c.stage = 'disqualified'
+        OR NOT EXISTS (SELECT 1 FROM leadscore.stage s WHERE s.model = c.model AND s.name = c.stage);
+
+CREATE OR REPLACE VIEW leadscore.score_histogram AS
+WITH bounds AS (
+    SELECT s.model, coalesce(m.score_min, min(s.score)) AS lo, coalesce(m.score_max, max(s.score)) AS hi
+      FROM leadscore.all_state AS s JOIN leadscore.model AS m ON m.name = s.model
+     GROUP BY s.model, m.score_min, m.score_max
+), counted AS (
+    SELECT s.model,
+           CASE WHEN b.hi <= b.lo THEN 1
+                ELSE least(10, greatest(1, pg_catalog.width_bucket(s.score, b.lo, b.hi, 10))) END AS bucket,
+           count(*) AS leads
+      FROM leadscore.all_state AS s JOIN bounds AS b ON b.model = s.model
+     GROUP BY 1, 2
+)
+SELECT b.model, g.bucket, round(b.lo + (b.hi - b.lo) * (g.bucket - 1) / 10.0, 6) AS score_from,
+       round(b.lo + (b.hi - b.lo) * g.bucket / 10.0, 6) AS score_to, coalesce(c.leads, 0) AS leads
+  FROM bounds AS b
+ CROSS JOIN pg_catalog.generate_series(1, 10) AS g(bucket)
+  LEFT JOIN counted AS c ON c.model = b.model AND c.bucket = g.bucket;
+
+CREATE OR REPLACE VIEW leadscore.stage_entries AS
+SELECT h.model, h.to_stage AS stage, (h.changed_at AT TIME ZONE 'UTC')::date AS day,
+       pg_catalog.date_trunc('week', h.changed_at AT TIME ZONE 'UTC')::date AS week, count(*) AS entered
+  FROM leadscore.all_history AS h
+ WHERE h.to_stage IS NOT NULL
+ GROUP BY 1, 2, 3, 4;
+
+CREATE OR REPLACE VIEW leadscore.top_leads AS
+SELECT r.model, r.rank, r.lead_id, r.score, r.fit_score, r.engagement_score, r.stage, r.stage_since,
+       (SELECT pg_catalog.string_agg(e.rule || ' (' || e.points || ')', ', ' ORDER BY abs(e.points) DESC, e.rule)
+          FROM (SELECT x.rule, x.points FROM leadscore.explain(r.model, r.lead_id, r.scored_at) AS x
+                 ORDER BY abs(x.points) DESC, x.rule LIMIT 3) AS e) AS top_rules
+  FROM (SELECT s.*, row_number() OVER (PARTITION BY s.model ORDER BY s.score DESC, s.lead_id) AS rank
+          FROM leadscore.all_state AS s) AS r
+ WHERE r.rank <= 100;
+
+CREATE OR REPLACE FUNCTION leadscore.account_scores(model text)
+    RETURNS TABLE (account text, contacts bigint, score_sum numeric, score_max numeric, score_top_n_mean numeric,
+                   account_score numeric, stage text)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    r leadscore.account_rollup;
+    t leadscore.tracking;
+BEGIN
+    SELECT * INTO r FROM leadscore.account_rollup AS a WHERE a.model = account_scores.model;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'leadscore: model "%" has no account roll-up', account_scores.model USING ERRCODE = '42704',
+            HINT = 'INSERT INTO leadscore.account_rollup (model, account_column) VALUES (...).';
+    END IF;
+    SELECT * INTO t FROM leadscore.tracking AS tr WHERE tr.model = account_scores.model;
+    IF NOT FOUND OR t.leads IS NULL THEN
+        RAISE EXCEPTION 'leadscore: model "%" is not tracked with a leads table', account_scores.model
+            USING ERRCODE = '55000';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute AS att
+                    WHERE att.attrelid = t.leads AND att.attname = r.account_column AND att.attnum > 0
+                      AND NOT att.attisdropped) THEN
+        RAISE EXCEPTION 'leadscore: account column "%" does not exist in %', r.account_column, t.leads
+            USING ERRCODE = '42703';
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        WITH c AS (
+            SELECT l.%1$I::text AS account, s.score,
+                   row_number() OVER (PARTITION BY l.%1$I ORDER BY s.score DESC) AS rn
+              FROM %2$s AS l
+              JOIN leadscore.all_state AS s ON s.model = $1 AND s.lead_id = l.%3$I::text
+             WHERE l.%1$I IS NOT NULL
+        ), a AS (
+            SELECT c.account, count(*) AS contacts, sum(c.score) AS score_sum, max(c.score) AS score_max,
+                   round(avg(c.score) FILTER (WHERE c.rn <= $2), 6) AS score_top_n_mean
+              FROM c GROUP BY c.account
+        )
+        SELECT a.account, a.contacts, a.score_sum, a.score_max, a.score_top_n_mean, x.v,
+               (SELECT st.name FROM leadscore.account_stage AS st
+                 WHERE st.model = $1 AND x.v >= st.min_score ORDER BY st.min_score DESC, st.name LIMIT 1)
+          FROM a CROSS JOIN LATERAL (SELECT CASE $3 WHEN 'sum' THEN a.score_sum WHEN 'max' THEN a.score_max
+                                                  ELSE a.score_top_n_mean END AS v) AS x
+    $q$, r.account_column, t.leads, t.lead_key) USING account_scores.model, r.top_n, r.score_method;
+END
+$fn$;
+

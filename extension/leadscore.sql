@@ -547,6 +547,68 @@ COMMENT ON AGGREGATE leadscore.engagement_score(text, anyelement, timestamptz) I
 -- Views that BI tools read.
 -- ---------------------------------------------------------------------------
 
+-- Citus: a distributed model's state and history live in distributed tables of their own
+-- (no table inheritance there). track() and untrack() keep these two views listing them;
+-- the views BI tools read go through all_state and all_history.
+CREATE VIEW leadscore.distributed_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state WHERE false;
+COMMENT ON VIEW leadscore.distributed_state IS 'State rows of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.distributed_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history WHERE false;
+COMMENT ON VIEW leadscore.distributed_history IS 'Stage history of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.all_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state
+    UNION ALL
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.distributed_state;
+COMMENT ON VIEW leadscore.all_state IS 'Stored per-lead state of every tracked model, local and distributed.';
+CREATE VIEW leadscore.all_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history
+    UNION ALL
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.distributed_history;
+COMMENT ON VIEW leadscore.all_history IS 'Stage history of every tracked model, local and distributed.';
+COMMENT ON COLUMN leadscore.distributed_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.distributed_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.distributed_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.distributed_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.distributed_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.distributed_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.distributed_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.distributed_state.summary IS 'As in leadscore.lead_state.summary.';
+COMMENT ON COLUMN leadscore.all_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.all_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.all_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.all_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.all_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.all_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.all_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.all_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.all_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.all_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.all_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.all_state.summary IS 'As in leadscore.lead_state.summary.';
+COMMENT ON COLUMN leadscore.distributed_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.distributed_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.distributed_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.distributed_history.id IS 'As in leadscore.stage_history.id.';
+COMMENT ON COLUMN leadscore.all_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.all_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.all_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.all_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.all_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.all_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.all_history.id IS 'As in leadscore.stage_history.id.';
+CREATE FUNCTION leadscore.cluster_model_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'leadscore_cluster_model_changed';
+COMMENT ON FUNCTION leadscore.cluster_model_changed() IS 'Trigger on each Citus node''s copy of leadscore.cluster_model: drops the node''s cached models when a distributed model''s rules change.';
+
 CREATE VIEW leadscore.lead_score AS
     SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,
            s.scored_at,
@@ -556,7 +618,7 @@ CREATE VIEW leadscore.lead_score AS
            (SELECT g.name FROM leadscore.grade g
              WHERE g.model = s.model AND g.axis = 'engagement' AND g.min_value <= s.engagement_score
              ORDER BY g.min_value DESC LIMIT 1) AS engagement_grade
-      FROM leadscore.lead_state s;
+      FROM leadscore.all_state s;
 COMMENT ON VIEW leadscore.lead_score IS 'Current stored score and stage of every tracked lead, all models.';
 COMMENT ON COLUMN leadscore.lead_score.model IS 'Model.';
 COMMENT ON COLUMN leadscore.lead_score.lead_id IS 'Text form of the lead key.';
@@ -572,7 +634,7 @@ COMMENT ON COLUMN leadscore.lead_score.engagement_grade IS 'Engagement-axis grad
 
 CREATE VIEW leadscore.stage_change AS
     SELECT model, lead_id, from_stage, to_stage, score, changed_at, id
-      FROM leadscore.stage_history;
+      FROM leadscore.all_history;
 COMMENT ON VIEW leadscore.stage_change IS 'Every stage transition of every tracked lead.';
 COMMENT ON COLUMN leadscore.stage_change.model IS 'Model.';
 COMMENT ON COLUMN leadscore.stage_change.lead_id IS 'Text form of the lead key.';
@@ -584,7 +646,7 @@ COMMENT ON COLUMN leadscore.stage_change.id IS 'Stable key of the change.';
 
 CREATE VIEW leadscore.funnel AS
     WITH counts AS (
-        SELECT model, stage, count(*) AS leads FROM leadscore.lead_state GROUP BY model, stage
+        SELECT model, stage, count(*) AS leads FROM leadscore.all_state GROUP BY model, stage
     ), stages AS (
         SELECT s.model, s.name AS stage, s.min_score,
                row_number() OVER (PARTITION BY s.model ORDER BY s.min_score DESC NULLS LAST, s.name) AS position
@@ -1041,14 +1103,14 @@ GRANT EXECUTE ON FUNCTION leadscore.rescore(text), leadscore.refresh(text, times
 CREATE VIEW leadscore.score_histogram AS
 WITH bounds AS (
     SELECT s.model, coalesce(m.score_min, min(s.score)) AS lo, coalesce(m.score_max, max(s.score)) AS hi
-      FROM leadscore.lead_state AS s JOIN leadscore.model AS m ON m.name = s.model
+      FROM leadscore.all_state AS s JOIN leadscore.model AS m ON m.name = s.model
      GROUP BY s.model, m.score_min, m.score_max
 ), counted AS (
     SELECT s.model,
            CASE WHEN b.hi <= b.lo THEN 1
                 ELSE least(10, greatest(1, pg_catalog.width_bucket(s.score, b.lo, b.hi, 10))) END AS bucket,
            count(*) AS leads
-      FROM leadscore.lead_state AS s JOIN bounds AS b ON b.model = s.model
+      FROM leadscore.all_state AS s JOIN bounds AS b ON b.model = s.model
      GROUP BY 1, 2
 )
 SELECT b.model, g.bucket, round(b.lo + (b.hi - b.lo) * (g.bucket - 1) / 10.0, 6) AS score_from,
@@ -1066,7 +1128,7 @@ COMMENT ON COLUMN leadscore.score_histogram.leads IS 'Leads whose stored score f
 CREATE VIEW leadscore.stage_entries AS
 SELECT h.model, h.to_stage AS stage, (h.changed_at AT TIME ZONE 'UTC')::date AS day,
        pg_catalog.date_trunc('week', h.changed_at AT TIME ZONE 'UTC')::date AS week, count(*) AS entered
-  FROM leadscore.stage_history AS h
+  FROM leadscore.all_history AS h
  WHERE h.to_stage IS NOT NULL
  GROUP BY 1, 2, 3, 4;
 COMMENT ON VIEW leadscore.stage_entries IS 'Funnel over time: leads entering each stage per day (UTC), with the week for weekly roll-ups.';
@@ -1082,7 +1144,7 @@ SELECT r.model, r.rank, r.lead_id, r.score, r.fit_score, r.engagement_score, r.s
           FROM (SELECT x.rule, x.points FROM leadscore.explain(r.model, r.lead_id, r.scored_at) AS x
                  ORDER BY abs(x.points) DESC, x.rule LIMIT 3) AS e) AS top_rules
   FROM (SELECT s.*, row_number() OVER (PARTITION BY s.model ORDER BY s.score DESC, s.lead_id) AS rank
-          FROM leadscore.lead_state AS s) AS r
+          FROM leadscore.all_state AS s) AS r
  WHERE r.rank <= 100;
 COMMENT ON VIEW leadscore.top_leads IS 'The 100 best-scored leads of every tracked model with the three rules that contribute most to each score.';
 COMMENT ON COLUMN leadscore.top_leads.model IS 'Model.';
@@ -1166,7 +1228,7 @@ BEGIN
             SELECT l.%1$I::text AS account, s.score,
                    row_number() OVER (PARTITION BY l.%1$I ORDER BY s.score DESC) AS rn
               FROM %2$s AS l
-              JOIN leadscore.lead_state AS s ON s.model = $1 AND s.lead_id = l.%3$I::text
+              JOIN leadscore.all_state AS s ON s.model = $1 AND s.lead_id = l.%3$I::text
              WHERE l.%1$I IS NOT NULL
         ), a AS (
             SELECT c.account, count(*) AS contacts, sum(c.score) AS score_sum, max(c.score) AS score_max,

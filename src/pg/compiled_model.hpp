@@ -30,6 +30,12 @@ struct TrackingInfo {
     Oid time_type = InvalidOid;
     std::string activities_name, leads_name;  // qualified, quoted
     std::string key_type_name;                // format_type of key_type
+    // Citus: the tables are distributed by the lead key, and so are the state and history.
+    bool distributed = false;
+    // A live trigger's model on a Citus node: the names above are that node's co-located shards.
+    bool on_shard = false;
+    Oid state_shell = InvalidOid;  // on a shard: the distributed state table on this node
+    std::string history_table;     // qualified, quoted; empty: leadscore.stage_history
 };
 
 // A relation of the model (leadscore.relation), resolved.

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "pg/citus.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/relations.hpp"
 #include "pg/rights.hpp"
@@ -13,6 +14,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 }
 
 namespace leadscore::pg {
@@ -27,6 +29,8 @@ struct ModelCache {
     std::vector<std::shared_ptr<CompiledModel>> retired;
     // Relations whose change (rule edits, DDL on tracked tables) makes the cache stale.
     std::unordered_set<Oid> watched;
+    // Relations live triggers fired on, and whether each is a Citus shard.
+    std::unordered_map<Oid, bool> trigger_relations;
     bool valid = true;
     bool callbacks_registered = false;
     std::uint64_t generation = 0;
@@ -43,6 +47,7 @@ void sweep() {
     if (!g.valid) {
         for (auto& [name, cm] : g.models) g.retired.push_back(std::move(cm));
         g.models.clear();
+        g.trigger_relations.clear();
         g.valid = true;
     }
     for (std::size_t i = 0; i < g.retired.size();) {
@@ -108,7 +113,8 @@ CompiledModel::~CompiledModel() {
 SPIPlanPtr cached_plan(CompiledModel& cm, const std::string& sql, const std::vector<Oid>& types) {
     auto it = cm.plans.find(sql);
     if (it != cm.plans.end()) return it->second;
-    SPIPlanPtr plan = prepare_kept_plan(sql, types);
+    const bool distributed = cm.tracking && cm.tracking->distributed && !cm.tracking->on_shard;
+    SPIPlanPtr plan = prepare_kept_plan(sql, types, distributed);
     cm.plans.emplace(sql, plan);
     return plan;
 }
@@ -125,6 +131,59 @@ std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_t
     if (require_tracked && !cm->tracking)
         raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked",
               std::string(), "Attach it to the CRM's tables with leadscore.track(...).");
+    return cm;
+}
+
+namespace {
+
+// Puts one node's co-located shards in place of a distributed model's tables.
+void localize(CompiledModel& cm, const citus::Shard& shard) {
+    TrackingInfo& t = *cm.tracking;
+    auto shard_oid = [&](Oid logical) {
+        const std::string name = citus::colocated_shard_name(logical, shard);
+        Oid oid = InvalidOid;
+        pg_guard([&] { oid = get_relname_relid(name.c_str(), get_rel_namespace(logical)); });
+        return oid;
+    };
+    t.on_shard = true;
+    t.activities = shard_oid(t.activities);
+    t.activities_name = relation_display_name(t.activities);
+    if (OidIsValid(t.leads)) {
+        t.leads = shard_oid(t.leads);
+        t.leads_name = relation_display_name(t.leads);
+    }
+    t.state_shell = leadscore_relation_oid(t.state_table.c_str());
+    const Oid history = leadscore_relation_oid(citus::history_table_of(t.state_table).c_str());
+    t.state_table = citus::colocated_shard_name(t.state_shell, shard);
+    t.history_table = "leadscore." + quote_ident(citus::colocated_shard_name(history, shard));
+}
+
+}  // namespace
+
+std::shared_ptr<CompiledModel> get_model_for_trigger(const std::string& name, Oid relid) {
+    sweep();
+    auto kind = g.trigger_relations.find(relid);
+    if (kind == g.trigger_relations.end()) {
+        SpiConnection spi;
+        kind = g.trigger_relations.emplace(relid, citus::shard_of(relid).has_value()).first;
+    }
+    if (!kind->second) return get_model(name, true);
+    const std::string cache_key = name + "\x1f#" + std::to_string(relid);
+    if (auto it = g.models.find(cache_key); it != g.models.end()) return it->second;
+    watch_rule_tables();
+    SpiConnection spi;
+    Oid placement = InvalidOid;
+    const std::optional<std::string> tables = citus::published_model(name, &placement);
+    if (!tables)
+        raise(sqlstate::kObjectNotInPrerequisiteState,
+              "leadscore model \"" + name + "\" is not tracked on this Citus cluster", std::string(),
+              "Track it on the coordinator with leadscore.track(...).");
+    if (OidIsValid(placement)) g.watched.insert(placement);
+    std::shared_ptr<CompiledModel> cm(load_published_model(name, *tables));
+    if (!cm->tracking)
+        raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked");
+    localize(*cm, *citus::shard_of(relid));
+    g.models[cache_key] = cm;
     return cm;
 }
 

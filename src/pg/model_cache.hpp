@@ -13,6 +13,9 @@ namespace leadscore::pg {
 // The compiled model, from the cache or freshly loaded. Throws when the model does not
 // exist, or when require_tracked and it is not tracked.
 std::shared_ptr<CompiledModel> get_model(const std::string& name, bool require_tracked);
+// The model a live trigger on this relation scores with: the tracked model, or on a Citus node
+// the distributed model's copy with that node's co-located shards in place of its tables.
+std::shared_ptr<CompiledModel> get_model_for_trigger(const std::string& name, Oid relid);
 // A model (possibly an untracked draft) scored on the tables another model tracks.
 std::shared_ptr<CompiledModel> get_model_on_tables(const std::string& name, const std::string& tables_from);
 // Names of all tracked models.

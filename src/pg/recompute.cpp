@@ -66,7 +66,11 @@ void rebuild_leads(const std::shared_ptr<CompiledModel>& cm, const std::vector<s
 }
 
 std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored) {
-    std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    return rescore_model(get_model(model, true), as_of, notify, leads_scored);
+}
+
+std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, bool notify,
+                           std::int64_t* leads_scored) {
     SpiConnection spi;
     StateStore store(*cm);
     // Writers of this model wait until the rescore commits; it then reads a settled state.

@@ -21,6 +21,9 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
 // Recomputes every lead of the model from scratch as of a time; returns how many stored
 // scores changed. Takes the exclusive state lock itself.
 std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notify, std::int64_t* leads_scored);
+// The same for a compiled model (a live trigger's, on a Citus node's shards).
+std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, bool notify,
+                           std::int64_t* leads_scored);
 // Whether a stored row already holds a new state (`summary`: the new summary as stored).
 bool same_result(const StoredState& s, const NewState& n, const Summary& summary);
 // Builds leads' state from their raw rows (state rows created first); the caller holds the

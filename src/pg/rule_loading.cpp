@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/decimal.hpp"
+#include "pg/citus.hpp"
 #include "pg/conditions.hpp"
 #include "pg/relations.hpp"
 #include "pg/rule_loading.hpp"
@@ -16,6 +17,20 @@ extern "C" {
 }
 
 namespace leadscore::pg {
+
+namespace {
+
+// On a Citus node, a distributed model is read from its copy in leadscore.cluster_model (the
+// JSON of its rule tables' rows) while load_published_model runs; otherwise from the tables.
+const std::string* published_tables = nullptr;
+
+}  // namespace
+
+std::string rule_source(const char* table) {
+    if (!published_tables) return std::string("leadscore.") + table;
+    return std::string("jsonb_populate_recordset(NULL::leadscore.") + table + ", " + quote_literal(*published_tables) +
+           "::jsonb -> '" + table + "')";
+}
 
 namespace {
 
@@ -41,7 +56,7 @@ std::vector<std::optional<std::string>> text_array_column(std::uint64_t row, int
 std::optional<TrackingInfo> load_tracking(const std::string& model) {
     spi_exec(
         "SELECT activities::oid, lead_column::text, type_column::text, time_column::text, leads::oid, "
-        "lead_key::text, state_table::text FROM leadscore.tracking WHERE model = $1",
+        "lead_key::text, state_table::text FROM " + rule_source("tracking") + " WHERE model = $1",
         {{TEXTOID, model}}, true);
     if (SPI_processed == 0) return std::nullopt;
     TrackingInfo t;
@@ -67,13 +82,17 @@ std::optional<TrackingInfo> load_tracking(const std::string& model) {
         t.time_type = get_atttype(t.activities, time_att);
     });
     t.key_type_name = type_name(t.key_type);
+    if (citus::distribution_of(t.activities)) {
+        t.distributed = true;
+        t.history_table = "leadscore." + quote_ident(citus::history_table_of(t.state_table));
+    }
     return t;
 }
 
 std::vector<RelationInfo> load_relations(const std::string& model) {
     std::vector<RelationInfo> out;
     if (!OidIsValid(leadscore_relation_oid("relation"))) return out;
-    spi_exec("SELECT name, lead_column::text, target::oid, target_key::text FROM leadscore.relation WHERE model = $1 "
+    spi_exec("SELECT name, lead_column::text, target::oid, target_key::text FROM " + rule_source("relation") + " WHERE model = $1 "
              "ORDER BY name",
              {{TEXTOID, model}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
@@ -95,8 +114,8 @@ std::map<std::int64_t, std::vector<ConditionRowSpec>> load_condition_rows(const 
     std::map<std::int64_t, std::vector<ConditionRowSpec>> out;
     const char* table = activity ? "activity_condition" : "fit_condition";
     if (!OidIsValid(leadscore_relation_oid(table))) return out;
-    const std::string rules = activity ? "leadscore.activity_rule" : "leadscore.fit_rule";
-    spi_exec("SELECT c.id, c.rule_id, c.grp, c.attribute, c.op, c.value FROM leadscore." + std::string(table) +
+    const std::string rules = rule_source(activity ? "activity_rule" : "fit_rule");
+    spi_exec("SELECT c.id, c.rule_id, c.grp, c.attribute, c.op, c.value FROM " + rule_source(table) +
                  " c JOIN " + rules + " r ON r.id = c.rule_id WHERE r.model = $1",
              {{TEXTOID, model}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
@@ -126,7 +145,7 @@ std::string rule_label(const char* table, const std::string& name, std::int64_t 
 }
 
 std::vector<std::string> load_list(const std::string& list, bool lower) {
-    spi_exec("SELECT value FROM leadscore.list_entry WHERE list = $1", {{TEXTOID, list}}, true);
+    spi_exec("SELECT value FROM " + rule_source("list_entry") + " WHERE list = $1", {{TEXTOID, list}}, true);
     std::vector<std::string> values;
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         std::string v = *spi_text(i, 1);
@@ -147,7 +166,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     });
     ModelSpec spec;
     spec.name = name;
-    spi_exec("SELECT score_min::text, score_max::text FROM leadscore.model WHERE name = $1", {{TEXTOID, name}}, true);
+    spi_exec("SELECT score_min::text, score_max::text FROM " + rule_source("model") + " WHERE name = $1", {{TEXTOID, name}}, true);
     if (SPI_processed == 0)
         raise(sqlstate::kUndefinedObject, "leadscore model \"" + name + "\" does not exist", std::string(),
               "Insert it into leadscore.model first.");
@@ -166,7 +185,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     spi_exec(
         "SELECT id, name, activity_type, attribute, op, value, points::text, once, max_count, max_points::text, "
         "expires_after, half_life, disqualify, enabled, " +
-            time_patterns + multiply + " FROM leadscore.activity_rule WHERE model = $1 ORDER BY id",
+            time_patterns + multiply + " FROM " + rule_source("activity_rule") + " WHERE model = $1 ORDER BY id",
         {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         ActivityRuleSpec r;
@@ -196,7 +215,7 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
 
     std::vector<FitRuleSpec> fit_rules;
     spi_exec("SELECT id, name, attribute, op, value, points::text, disqualify, enabled" + multiply +
-                 " FROM leadscore.fit_rule WHERE model = $1 ORDER BY id",
+                 " FROM " + rule_source("fit_rule") + " WHERE model = $1 ORDER BY id",
              {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         FitRuleSpec r;
@@ -215,8 +234,8 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     }
 
     std::vector<StageSpec> stages;
-    spi_exec("SELECT name, min_score::text, min_fit::text, min_engagement::text, sticky FROM leadscore.stage "
-             "WHERE model = $1",
+    spi_exec("SELECT name, min_score::text, min_fit::text, min_engagement::text, sticky FROM " + rule_source("stage") +
+                 " WHERE model = $1",
              {{TEXTOID, name}}, true);
     for (std::uint64_t i = 0; i < SPI_processed; i++) {
         StageSpec s;
@@ -242,6 +261,18 @@ std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::st
     cm->model = std::make_unique<Model>(spec, activity_rules, fit_rules, stages);
     if (cm->tracking) compile_model_conditions(*cm);
     return cm;
+}
+
+std::unique_ptr<CompiledModel> load_published_model(const std::string& name, const std::string& tables) {
+    published_tables = &tables;
+    try {
+        std::unique_ptr<CompiledModel> cm = load_model(name, name);
+        published_tables = nullptr;
+        return cm;
+    } catch (...) {
+        published_tables = nullptr;
+        throw;
+    }
 }
 
 }  // namespace leadscore::pg

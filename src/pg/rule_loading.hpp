@@ -14,6 +14,12 @@ namespace leadscore::pg {
 // (usually the model itself). Needs SPI; throws naming the rule on a bad rule.
 std::unique_ptr<CompiledModel> load_model(const std::string& name, const std::string& tables_from);
 
+// The same from a model's copy in leadscore.cluster_model (tables: its JSON), as a Citus node
+// reads a distributed model. Needs SPI.
+std::unique_ptr<CompiledModel> load_published_model(const std::string& name, const std::string& tables);
+// What the loader reads for a rule table: the table, or the copy's rows while a copy loads.
+std::string rule_source(const char* table);
+
 // Where a model is tracked (nullopt: it is not). Needs SPI.
 std::optional<TrackingInfo> load_tracking(const std::string& model);
 // A model's relations (leadscore.relation), resolved; none before the SQL has the table. Needs SPI.

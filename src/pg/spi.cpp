@@ -114,12 +114,12 @@ std::optional<Datum> spi_datum(std::uint64_t row, int col) {
     return out;
 }
 
-SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types) {
+SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types, bool custom) {
     SPIPlanPtr plan = nullptr;
     std::vector<Oid> argtypes = types;
     pg_guard([&] {
         plan = SPI_prepare_cursor(sql.c_str(), static_cast<int>(argtypes.size()), argtypes.data(),
-                                  CURSOR_OPT_GENERIC_PLAN);
+                                  custom ? CURSOR_OPT_CUSTOM_PLAN : CURSOR_OPT_GENERIC_PLAN);
         if (!plan) elog(ERROR, "leadscore: could not prepare: %s", sql.c_str());
         SPI_keepplan(plan);
     });

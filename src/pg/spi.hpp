@@ -44,7 +44,9 @@ std::uint64_t spi_exec(const std::string& sql, const std::vector<SqlArg>& args, 
 std::uint64_t spi_exec_plan(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls);
 
 // A generic plan kept for the backend's life (SPI_keepplan); free it with SPI_freeplan.
-SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types);
+// custom: planned again with each execution's values (Citus plans distributed statements
+// only with their parameters' values).
+SPIPlanPtr prepare_kept_plan(const std::string& sql, const std::vector<Oid>& types, bool custom = false);
 
 // Builds a one-dimensional array Datum; call inside pg_guard.
 Datum build_array(Oid element_type, const std::vector<Datum>& values, const std::vector<bool>& nulls);

@@ -50,11 +50,18 @@ void StateStore::record_stage_changes(const std::vector<StageChange>& changes, T
         h_to.emplace_back(c.to);
         h_score.emplace_back(format_points(c.score));
     }
-    SPIPlanPtr plan = cached_plan(
-        cm_,
-        "INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
-        "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3, $4, $5, $6) AS u(k, f, t, s)",
-        {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID});
+    // A distributed model's history is keyed by the lead too; its ids are unique across nodes
+    // (the node's group in the high bits, as Citus does for sequences).
+    const std::string sql =
+        t.history_table.empty()
+            ? "INSERT INTO leadscore.stage_history (model, lead_id, from_stage, to_stage, score, changed_at) "
+              "SELECT $1, u.k, u.f, u.t, u.s, $2 FROM unnest($3, $4, $5, $6) AS u(k, f, t, s)"
+            : "INSERT INTO " + t.history_table +
+                  " (lead, model, lead_id, from_stage, to_stage, score, changed_at, id) "
+                  "SELECT u.k::" + t.key_type_name + ", $1, u.k, u.f, u.t, u.s, $2, "
+                  "(SELECT groupid::bigint << 48 FROM pg_catalog.pg_dist_local_group) + "
+                  "nextval('leadscore.stage_history_id_seq') FROM unnest($3, $4, $5, $6) AS u(k, f, t, s)";
+    SPIPlanPtr plan = cached_plan(cm_, sql, {TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, NUMERICARRAYOID});
     const std::size_t n = changes.size();
     std::vector<Datum> args(6);
     std::vector<char> arg_nulls(6, ' ');
@@ -87,7 +94,9 @@ void StateStore::record_stage_changes(const std::vector<StageChange>& changes, T
     });
     spi_exec_plan(plan, args, arg_nulls);
     pg_guard([&] { MemoryContextDelete(scratch); });
-    if (!notify) return;
+    // On a Citus node no NOTIFY: a transaction that wrote to several nodes commits in two
+    // phases, and PREPARE TRANSACTION refuses one that notified (the history row stays).
+    if (!notify || t.on_shard) return;
     const std::string when = json_string(timestamp_text(as_of));
     for (std::size_t i = 0; i < h_keys.size(); i++) {
         std::string payload = "{\"model\":" + json_string(t.model) + ",\"lead_id\":" + json_string(h_keys[i]) +

@@ -103,11 +103,29 @@ void StateStore::lock_replica_writer() {
 }
 
 void StateStore::lock_for_write() {
-    pg_guard([&] { LockRelationOid(relid_, RowExclusiveLock); });
+    // The coordinator of a distributed model cannot lock rows on many shards (no FOR UPDATE
+    // across shards): it keeps the shards' writers out instead.
+    if (coordinates_shards()) return lock_exclusive();
+    // On a Citus node, the coordinator's LOCK TABLE of the distributed state table reaches
+    // this node's relation of it, not its shards.
+    const Oid shell = cm_.tracking->state_shell;
+    pg_guard([&] {
+        if (OidIsValid(shell)) LockRelationOid(shell, RowExclusiveLock);
+        LockRelationOid(relid_, RowExclusiveLock);
+    });
 }
 
 void StateStore::lock_exclusive() {
-    pg_guard([&] { LockRelationOid(relid_, ShareRowExclusiveLock); });
+    // A distributed state table: Citus takes the lock on every node, where shard writers wait.
+    if (coordinates_shards()) {
+        spi_exec("LOCK TABLE " + table_ + " IN SHARE ROW EXCLUSIVE MODE", {});
+        return;
+    }
+    const Oid shell = cm_.tracking->state_shell;
+    pg_guard([&] {
+        if (OidIsValid(shell)) LockRelationOid(shell, ShareRowExclusiveLock);
+        LockRelationOid(relid_, ShareRowExclusiveLock);
+    });
 }
 
 void StateStore::create_placeholders(const std::vector<std::string>& keys, Timestamp as_of) {
@@ -177,13 +195,15 @@ std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string
         pg_guard([&] { args[0] = text_array_datum(*keys); });
     }
     where += " ORDER BY lead";
-    if (lock) where += " FOR UPDATE";
+    // (The coordinator of a distributed model holds the exclusive lock instead.)
+    if (lock && !coordinates_shards()) where += " FOR UPDATE";
     return read_rows(where, types, args);
 }
 
 std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
     std::vector<Datum> args = {TimestampTzGetDatum(as_of)};
-    return read_rows(" WHERE next_change <= $1 ORDER BY lead FOR UPDATE", {TIMESTAMPTZOID}, args);
+    return read_rows(std::string(" WHERE next_change <= $1 ORDER BY lead") + (coordinates_shards() ? "" : " FOR UPDATE"),
+                     {TIMESTAMPTZOID}, args);
 }
 
 std::vector<StoredState> StateStore::read_results() {

@@ -59,6 +59,8 @@ public:
     Oid relid() const { return relid_; }
 
 private:
+    // A distributed model's state seen from the coordinator: the table is sharded over nodes.
+    bool coordinates_shards() const { return cm_.tracking->distributed && !cm_.tracking->on_shard; }
     // The model's part of the advisory lock tags its writers take.
     std::uint32_t model_lock_id() const;
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,

@@ -114,19 +114,20 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
-        rescore_model(model, transaction_now(), true, nullptr);
+        rescore_model(get_model_for_trigger(model, RelationGetRelid(trig->tg_relation)), transaction_now(), true,
+                      nullptr);
         return trigger_result();
     }
     // Lock first, then load the rules: a rule change committed meanwhile is seen.
     {
-        const std::shared_ptr<CompiledModel> locking = get_model(model, true);
+        const std::shared_ptr<CompiledModel> locking = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
         StateStore store(*locking);
         if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) store.lock_replica_writer();
         store.lock_for_write();
     }
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
-        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        std::shared_ptr<CompiledModel> cm = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
         DeltaMap deltas;
         TupleDesc desc = RelationGetDescr(trig->tg_relation);
         RowLayout layout = activity_layout(*cm, desc, *cm->activity_matcher);
@@ -299,7 +300,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
-        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        std::shared_ptr<CompiledModel> cm = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
         SpiConnection spi;
         StateStore store(*cm);
         store.lock_for_write();
@@ -307,14 +308,14 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
         return trigger_result();
     }
     {
-        const std::shared_ptr<CompiledModel> locking = get_model(model, true);
+        const std::shared_ptr<CompiledModel> locking = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
         StateStore store(*locking);
         if (TRIGGER_FIRED_FOR_ROW(trig->tg_event)) store.lock_replica_writer();
         store.lock_for_write();
     }
     for (int attempt = 0;; attempt++) {
         const std::uint64_t generation = cache_generation();
-        std::shared_ptr<CompiledModel> cm = get_model(model, true);
+        std::shared_ptr<CompiledModel> cm = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
         std::vector<std::string> keys = changed_lead_keys(*cm, trig);
         if (keys.empty()) return trigger_result();
         StateStore(*cm).lock_for_write();

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "pg/args.hpp"
+#include "pg/citus.hpp"
 #include "pg/conditions.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
@@ -317,7 +318,27 @@ void collect_column(Tuplestorestate* store, TupleDesc desc, const char* column, 
     });
 }
 
+// The nodes of a Citus cluster score a distributed model with their copy of its rules: the
+// copy is rewritten in the edit's transaction, before the edit is applied.
+void republish(const std::string& model, const std::string& table) {
+    if (!get_model(model, true)->tracking->distributed) return;
+    if (table == "relation")
+        raise(sqlstate::kFeatureNotSupported,
+              "leadscore: model \"" + model + "\" is tracked on Citus-distributed tables, where relations are not "
+              "supported yet");
+    SpiConnection spi;
+    citus::publish_model(model);
+}
+
 }  // namespace
+
+LEADSCORE_FUNCTION(leadscore_cluster_model_changed) {
+    TriggerData* trig = trigger_arg(fcinfo, "leadscore.cluster_model_changed()");
+    // Every session of this node drops its cached models when the copy's change commits.
+    pg_guard([&] { CacheInvalidateRelcache(trig->tg_relation); });
+    invalidate_cache();
+    return PointerGetDatum(nullptr);
+}
 
 LEADSCORE_FUNCTION(leadscore_rules_changed) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.rules_changed()");
@@ -353,12 +374,15 @@ LEADSCORE_FUNCTION(leadscore_rules_changed) {
     std::vector<std::string> tracked = tracked_models();
     for (const std::string& m : tracked) {
         if (everything || affected.count(m)) {
+            republish(m, table);
             if (table == "relation") sync_relation_triggers(m);
             rescore_model(m, transaction_now(), true, nullptr);
             continue;
         }
         auto it = plans.find(m);
-        if (it == plans.end() || !it->second.any()) continue;
+        if (it == plans.end()) continue;
+        republish(m, table);
+        if (!it->second.any()) continue;
         if (table == "relation") sync_relation_triggers(m);
         apply_edit_plan(m, it->second, transaction_now());
     }

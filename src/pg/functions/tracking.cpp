@@ -1,6 +1,7 @@
 // SQL API: track() attaches a model to the CRM's tables (state table, live triggers on the
 // tables and their partitions, initial scoring); untrack() detaches it.
 #include "pg/args.hpp"
+#include "pg/citus.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
 #include "pg/related.hpp"
@@ -159,6 +160,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
 
     std::int64_t scored = 0;
     std::string qualified;
+    bool distributed = false;
     {
         SpiConnection spi;
         if (spi_exec("SELECT 1 FROM leadscore.model WHERE name = $1", {{TEXTOID, model}}, true) == 0)
@@ -214,6 +216,12 @@ LEADSCORE_FUNCTION(leadscore_track) {
                                     activities_name.c_str(), type_column.c_str()),
                              errhint("%s", hint.c_str())));
         }
+        // Citus: state and history are distributed and co-located with the activities.
+        distributed = citus::distribution_of(activities).has_value();
+        if (distributed) {
+            citus::check_trackable(model, activities, lead_column, leads, lead_key);
+            replica = false;
+        }
         spi_exec("SELECT 'state_' || substr(md5($1), 1, 16)", {{TEXTOID, model}}, true);
         const std::string state_table = *spi_text(0, 1);
         std::string key_type_name;
@@ -239,15 +247,20 @@ LEADSCORE_FUNCTION(leadscore_track) {
         // No index but the key, so live updates can stay HOT (no index writes); refresh()
         // finds due rows with a sequential scan instead. Filled at 45% (below), so that a
         // statement can update every row of a page in place.
-        spi_exec("CREATE TABLE " + qualified + " (" + state_column(kStateLead).name + " " + key_type_name +
-                     " PRIMARY KEY, CHECK (model = " + quote_literal(model) +
-                     ")) INHERITS (leadscore.lead_state) WITH (fillfactor = " + std::to_string(kStateFillFactor) + ")",
-                 {});
+        if (distributed)
+            citus::create_distributed_tables(model, state_table, key_type_name, activities_name);
+        else
+            spi_exec("CREATE TABLE " + qualified + " (" + state_column(kStateLead).name + " " + key_type_name +
+                         " PRIMARY KEY, CHECK (model = " + quote_literal(model) +
+                         ")) INHERITS (leadscore.lead_state) WITH (fillfactor = " + std::to_string(kStateFillFactor) +
+                         ")",
+                     {});
         check_state_table(qualified, key_type);
         spi_exec("COMMENT ON TABLE " + qualified + " IS " +
                      quote_literal("leadscore per-lead state of model " + model + " (managed by leadscore.track)"),
                  {});
         const std::string prefix = trigger_prefix(state_table);
+        if (distributed) citus::allow_triggers();
         create_triggers(prefix, activities_name, "activity_changed", model);
         for (const std::string& part : partitions_of(activities))
             create_triggers(prefix, part, "activity_changed", model);
@@ -270,6 +283,11 @@ LEADSCORE_FUNCTION(leadscore_track) {
     }
     invalidate_cache();
     sync_relation_triggers(model);
+    if (distributed) {
+        SpiConnection spi;
+        citus::publish_model(model);
+        citus::sync_views();
+    }
     rescore_model(model, transaction_now(), false, &scored);
     {
         // Pages stay as filled; 90 from now on only moves HOT pruning from nearly every
@@ -292,6 +310,8 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
     const std::string state_table = *spi_text(0, 3);
     const std::string prefix = trigger_prefix(state_table);
     sync_relation_triggers(model, true);
+    const bool distributed = citus::distribution_of(activities).has_value();
+    if (distributed) citus::allow_triggers();
     const std::vector<std::string> activity_parts = partitions_of(activities);
     drop_triggers(prefix, relation_display_name(activities));
     for (const std::string& part : activity_parts) drop_triggers(prefix, part, true);
@@ -301,9 +321,15 @@ LEADSCORE_FUNCTION(leadscore_untrack) {
         drop_triggers(prefix, relation_display_name(leads_oid));
         for (const std::string& part : lead_parts) drop_triggers(prefix, part, true);
     }
+    spi_exec("DELETE FROM leadscore.tracking WHERE model = $1", {{TEXTOID, model}});
+    if (distributed) {
+        // The views over distributed models' tables let go of this model's before they go.
+        citus::sync_views();
+        citus::unpublish_model(model);
+        spi_exec("DROP TABLE IF EXISTS leadscore." + quote_ident(citus::history_table_of(state_table)), {});
+    }
     spi_exec("DROP TABLE IF EXISTS leadscore." + quote_ident(state_table), {});
     spi_exec("DELETE FROM leadscore.stage_history WHERE model = $1", {{TEXTOID, model}});
-    spi_exec("DELETE FROM leadscore.tracking WHERE model = $1", {{TEXTOID, model}});
     invalidate_cache();
     PG_RETURN_BOOL(true);
 }
@@ -323,6 +349,9 @@ LEADSCORE_FUNCTION(leadscore_set_replica) {
     const std::string prefix = trigger_prefix(*spi_text(0, 3));
     const bool previous = DatumGetBool(*spi_datum(0, 4));
     if (previous == on) PG_RETURN_BOOL(previous);
+    if (on && citus::distribution_of(activities))
+        raise(sqlstate::kFeatureNotSupported,
+              "leadscore.set_replica: replica => true is not supported on Citus-distributed tables");
     set_replica_triggers(on, prefix, activities, "activity_changed", model);
     if (leads) set_replica_triggers(on, prefix, DatumGetObjectId(*leads), "lead_changed", model);
     spi_exec("UPDATE leadscore.tracking SET replica = $2 WHERE model = $1", {{TEXTOID, model}, {BOOLOID, on ? "true" : "false"}});

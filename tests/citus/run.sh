@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Scoring on a Citus cluster: a coordinator and two workers on this machine, the CRM's leads
+# and activities distributed and co-located by lead key. Checks track() on distributed tables,
+# live scoring on the shards (single rows, COPY, rollback, writes through a worker), rule,
+# stage and fit edits made on the coordinator, the views and functions read from the
+# coordinator, stored == recomputed after a randomized load from 4 clients, and untrack().
+# Citus is not in Debian: when it is not installed, the suite says so and passes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+libdir=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)
+if [ ! -f "$libdir/citus.so" ]; then
+    echo "citus: skipped (Citus is not installed for PostgreSQL 15; see docs/scale-out.md)"
+    exit 0
+fi
+base=${LEADSCORE_CITUS_PORT:-5821}
+ports="$base $((base + 1)) $((base + 2))"
+dir=$(mktemp -d /tmp/leadscore-citus.XXXXXX)
+as_owner() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else bash -c "$*"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+stop() {
+    for p in $ports; do as_owner "$bin/pg_ctl -D $dir/$p stop -m immediate >/dev/null 2>&1" || true; done
+    rm -rf "$dir"
+}
+trap stop EXIT
+for p in $ports; do
+    as_owner "$bin/initdb -D $dir/$p -A trust -U postgres >/dev/null"
+    as_owner "$bin/pg_ctl -D $dir/$p -o '-p $p -c shared_preload_libraries=citus -c listen_addresses=127.0.0.1 \
+        -c unix_socket_directories=$dir -c max_connections=200 -c max_prepared_transactions=200' -l $dir/$p.log start >/dev/null"
+done
+export PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=postgres
+coord=$base
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -p "$coord" "$@"; }
+for p in $ports; do psql -X -q -p "$p" -c "CREATE EXTENSION citus"; done
+q -c "SELECT citus_set_coordinator_host('127.0.0.1', $coord)" >/dev/null
+for p in $((base + 1)) $((base + 2)); do q -c "SELECT citus_add_node('127.0.0.1', $p)" >/dev/null; done
+
+fail=0
+n=0
+check() {
+    n=$((n + 1))
+    if [ "$2" = "$3" ]; then echo "ok $n - citus: $1"; else echo "not ok $n - citus: $1 (got '$2', want '$3')"; fail=1; fi
+}
+
+q >/dev/null <<'SQL'
+CREATE EXTENSION leadscore;
+CREATE SCHEMA crm;
+CREATE TABLE crm.lead (id bigint PRIMARY KEY, title text, employees int, country text);
+CREATE TABLE crm.activity (id bigserial, lead_id bigint NOT NULL, type text NOT NULL,
+                           occurred_at timestamptz NOT NULL, url text, PRIMARY KEY (lead_id, id));
+SELECT create_distributed_table('crm.lead', 'id', shard_count => 8);
+SELECT create_distributed_table('crm.activity', 'lead_id', colocate_with => 'crm.lead');
+INSERT INTO crm.lead SELECT i, (ARRAY['CEO', 'Engineer', 'Student', 'VP Sales'])[1 + i % 4], 10 * (i % 50),
+       (ARRAY['DE', 'US', 'FR'])[1 + i % 3] FROM generate_series(1, 400) i;
+INSERT INTO crm.activity (lead_id, type, occurred_at, url)
+SELECT 1 + (g * 7919) % 400, (ARRAY['page view', 'e-mail open', 'form fill', 'demo request', 'unsubscribe'])[1 + g % 5],
+       now() - (g % 90) * interval '1 day' - g * interval '1 minute', CASE WHEN g % 3 = 0 THEN '/pricing' ELSE '/blog' END
+  FROM generate_series(1, 8000) g;
+INSERT INTO leadscore.model (name, score_min, score_max) VALUES ('demo', 0, 100);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, max_count) VALUES ('demo', 'views', 'page view', 2, 10);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, attribute, op, value, points)
+     VALUES ('demo', 'pricing', 'page view', 'url', '=', '{/pricing}', 3);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, expires_after) VALUES ('demo', 'opens', 'e-mail open', 1, '30 days');
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, once) VALUES ('demo', 'form', 'form fill', 10, true);
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, half_life) VALUES ('demo', 'demo', 'demo request', 25, '14 days');
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('demo', 'unsub', 'unsubscribe', -15);
+INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points) VALUES ('demo', 'ceo', 'title', '=', '{CEO}', 15);
+INSERT INTO leadscore.fit_rule (model, name, attribute, op, value, points) VALUES ('demo', 'big', 'employees', '>=', '{300}', 10);
+INSERT INTO leadscore.stage (model, name, min_score) VALUES ('demo', 'MQL', 40), ('demo', 'SQL', 70);
+SQL
+
+check "track() scores every lead of the distributed tables" \
+    "$(q -c "SELECT leadscore.track('demo', 'crm.activity', 'lead_id', 'type', 'occurred_at', 'crm.lead', 'id')")" 400
+check "the state table is distributed and co-located with the activities" \
+    "$(q -c "SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE logicalrelid IN
+             ('crm.activity'::regclass, (SELECT ('leadscore.' || state_table)::regclass FROM leadscore.tracking))")" 1
+
+# stored == recomputed from the coordinator: score() as of each row's scored_at.
+mismatches() {
+    q -c "SELECT count(*) FROM leadscore.lead_score s
+           WHERE s.model = 'demo' AND s.score IS DISTINCT FROM leadscore.score('demo', s.lead_id::bigint, s.scored_at)"
+}
+check "every stored score equals score() after track()" "$(mismatches)" 0
+check "lead_score lists every lead once" "$(q -c "SELECT count(*), count(DISTINCT lead_id) FROM leadscore.lead_score WHERE model = 'demo'")" "400|400"
+
+# Live scoring on the shards: a single row, a COPY, a rollback.
+before=$(q -c "SELECT score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '7'")
+q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (7, 'form fill', now())"
+check "a single-row insert is scored in its transaction" \
+    "$(q -c "SELECT score = leadscore.score('demo', 7::bigint) FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '7'")" t
+now=$(date -u '+%Y-%m-%d %H:%M:%S+00')
+for i in $(seq 1 300); do printf '%s\tdemo request\t%s\n' "$i" "$now"; done > "$dir/copy.tsv"
+q -c "\\copy crm.activity (lead_id, type, occurred_at) FROM '$dir/copy.tsv'"
+q <<SQL
+CREATE TEMP TABLE c (lead_id bigint, type text, occurred_at timestamptz);
+\\copy c FROM '$dir/copy.tsv'
+INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT lead_id, 'form fill', occurred_at FROM c;
+SQL
+check "COPY and INSERT ... SELECT of 300 rows each are scored" "$(mismatches)" 0
+q -c "BEGIN; INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (9, 'demo request', now()); ROLLBACK;"
+check "a rolled-back insert leaves no trace" \
+    "$(q -c "SELECT score = leadscore.score('demo', 9::bigint, scored_at) FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '9'")" t
+check "stage changes are recorded in stage_change" \
+    "$(q -c "SELECT count(*) > 0 FROM leadscore.stage_change WHERE model = 'demo' AND to_stage = 'SQL'")" t
+psql -X -q -At -v ON_ERROR_STOP=1 -p $((base + 1)) -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT i, 'form fill', now() FROM generate_series(350, 360) i"
+check "writes made through a worker are scored" "$(mismatches)" 0
+check "the first write went unchanged: lead 7's score moved by the form" \
+    "$(q -c "SELECT (SELECT score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '7') >= $before")" t
+
+# Lead changes: a fit change, a new lead, a deleted lead.
+q -c "UPDATE crm.lead SET title = 'CEO' WHERE id IN (2, 3)"
+q -c "INSERT INTO crm.lead VALUES (401, 'CEO', 900, 'DE')"
+q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (401, 'demo request', now())"
+q -c "DELETE FROM crm.lead WHERE id = 5"
+check "lead updates, inserts and deletes are scored" "$(mismatches)|$(q -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'demo'")" "0|400"
+
+# Rule, stage and fit edits on the coordinator rescore every shard in the same transaction.
+q -c "UPDATE leadscore.activity_rule SET points = 3 WHERE model = 'demo' AND name = 'views'"
+check "an activity rule edit" "$(mismatches)" 0
+q -c "UPDATE leadscore.fit_rule SET points = 20 WHERE model = 'demo' AND name = 'ceo'"
+check "a fit rule edit" "$(mismatches)" 0
+q -c "UPDATE leadscore.stage SET min_score = 35 WHERE model = 'demo' AND name = 'MQL'"
+check "a stage threshold edit" \
+    "$(q -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'demo' AND stage IS DISTINCT FROM
+             CASE WHEN score >= 70 THEN 'SQL' WHEN score >= 35 THEN 'MQL' END")" 0
+q -c "BEGIN; UPDATE leadscore.activity_rule SET points = 50 WHERE model = 'demo' AND name = 'form'; ROLLBACK;"
+check "a rolled-back rule edit leaves no trace" "$(mismatches)" 0
+q -c "BEGIN; UPDATE leadscore.activity_rule SET points = 4 WHERE model = 'demo' AND name = 'views';
+      INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT i, 'page view', now() FROM generate_series(1, 40) i; COMMIT;"
+check "inserts after a rule edit in the same transaction use the new rule" "$(mismatches)" 0
+q -c "INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('demo', 'webinar', 'webinar', 8)"
+psql -X -q -At -v ON_ERROR_STOP=1 -p $((base + 2)) -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (11, 'webinar', now())"
+check "a new rule reaches the workers' live triggers" "$(mismatches)" 0
+
+# What analysts read from the coordinator.
+check "funnel counts every lead" "$(q -c "SELECT sum(leads) FROM leadscore.funnel WHERE model = 'demo'")" 400
+check "explain() sums to the score" \
+    "$(q -c "SELECT sum(points) = (SELECT engagement_score + fit_score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401')
+             FROM leadscore.explain('demo', 401::bigint)")" t
+check "refresh() runs over every shard" "$(q -c "SELECT leadscore.refresh('demo', now() + interval '40 days') >= 0")" t
+check "after refresh(t) every score is the score as of t" \
+    "$(q -c "SELECT count(*) FROM leadscore.lead_score s WHERE s.model = 'demo'
+              AND s.score IS DISTINCT FROM leadscore.score('demo', s.lead_id::bigint, s.scored_at)")" 0
+check "the engagement aggregate over the distributed activities agrees with the stored engagement" \
+    "$(q -c "SELECT count(*) FROM (SELECT lead_id, leadscore.engagement_score('demo', a, now()) AS e FROM crm.activity a GROUP BY lead_id) x
+              JOIN leadscore.lead_score s ON s.model = 'demo' AND s.lead_id = x.lead_id::text
+             WHERE x.e IS DISTINCT FROM leadscore.score('demo', x.lead_id, now()) - s.fit_score AND s.score > 0 AND s.score < 100")" 0
+q -c "SELECT leadscore.rescore('demo')" >/dev/null
+check "rescore() from the coordinator" "$(mismatches)" 0
+
+# A randomized load from 4 clients through the coordinator, then stored == recomputed.
+load() {
+    psql -X -q -At -p "$coord" >/dev/null 2>"$dir/load$1.err" <<SQL
+SELECT setseed(0.$1);
+DO \$\$
+DECLARE i int;
+BEGIN
+    FOR i IN 1..150 LOOP
+        CASE (random() * 5)::int
+            WHEN 0 THEN INSERT INTO crm.activity (lead_id, type, occurred_at)
+                        SELECT 1 + (random() * 399)::int, (ARRAY['page view','e-mail open','form fill','demo request','unsubscribe'])[1 + (random() * 4)::int],
+                               now() - random() * interval '60 days' FROM generate_series(1, 1 + (random() * 20)::int);
+            WHEN 1 THEN DELETE FROM crm.activity WHERE lead_id = 1 + (random() * 399)::int AND type = 'page view' AND id % 7 = 0;
+            WHEN 2 THEN UPDATE crm.lead SET employees = (random() * 500)::int WHERE id = 1 + (random() * 399)::int;
+            ELSE INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (1 + (random() * 399)::int, 'page view', now());
+        END CASE;
+    END LOOP;
+END \$\$;
+SQL
+}
+for c in 1 2 3 4; do load $c & done
+wait
+check "4 clients loaded without errors" "$(cat "$dir"/load*.err | grep -c ERROR || true)" 0
+check "stored == recomputed after the randomized load" "$(mismatches)" 0
+
+q -c "SELECT leadscore.untrack('demo')" >/dev/null
+check "untrack() drops the distributed state and history" \
+    "$(q -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'leadscore.state_%'")" 0
+
+if [ "$fail" = 0 ]; then echo "citus: all $n checks passed"; fi
+exit $fail
