@@ -234,8 +234,13 @@ std::optional<std::string> published_model(const std::string& model, Oid* placem
                  "FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = pg_catalog.to_regclass('leadscore.cluster_model')",
                  {}, true) == 0)
         return std::nullopt;
-    if (auto p = spi_datum(0, 1)) *placement = DatumGetObjectId(*p);
-    if (spi_exec("SELECT tables::text FROM leadscore.cluster_model WHERE model = $1", {{TEXTOID, model}}, true) == 0)
+    const std::optional<Datum> local = spi_datum(0, 1);
+    if (!local) return std::nullopt;
+    *placement = DatumGetObjectId(*local);
+    // This node's placement, read as a plain table: Citus runs no distributed query from
+    // inside one (the aggregate's work pushed down to a node).
+    if (spi_exec("SELECT tables::text FROM " + relation_display_name(*placement) + " WHERE model = $1",
+                 {{TEXTOID, model}}, true) == 0)
         return std::nullopt;
     return spi_text(0, 1);
 }

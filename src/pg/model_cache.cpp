@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 }
@@ -87,10 +88,23 @@ void watch_rule_tables() {
     }
 }
 
+// A distributed model on a Citus worker (the aggregate's pushed-down work): its copy.
+std::unique_ptr<CompiledModel> load_published_if_remote(const std::string& name) {
+    if (!citus::loaded() ||
+        spi_exec("SELECT 1 FROM leadscore.model WHERE name = $1", {{TEXTOID, name}}, true) > 0)
+        return nullptr;
+    Oid placement = InvalidOid;
+    const std::optional<std::string> tables = citus::published_model(name, &placement);
+    if (!tables) return nullptr;
+    if (OidIsValid(placement)) g.watched.insert(placement);
+    return load_published_model(name, *tables);
+}
+
 std::shared_ptr<CompiledModel> load_and_watch(const std::string& name, const std::string& tables_from) {
     watch_rule_tables();
     SpiConnection spi;
-    std::shared_ptr<CompiledModel> cm(load_model(name, tables_from));
+    std::unique_ptr<CompiledModel> published = name == tables_from ? load_published_if_remote(name) : nullptr;
+    std::shared_ptr<CompiledModel> cm(published ? std::move(published) : load_model(name, tables_from));
     if (cm->tracking) {
         g.watched.insert(cm->tracking->activities);
         if (OidIsValid(cm->tracking->leads)) g.watched.insert(cm->tracking->leads);

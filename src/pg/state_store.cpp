@@ -118,6 +118,7 @@ void StateStore::lock_for_write() {
 void StateStore::lock_exclusive() {
     // A distributed state table: Citus takes the lock on every node, where shard writers wait.
     if (coordinates_shards()) {
+        SpiConnection spi;
         spi_exec("LOCK TABLE " + table_ + " IN SHARE ROW EXCLUSIVE MODE", {});
         return;
     }

@@ -19,6 +19,7 @@ dir=$(mktemp -d /tmp/leadscore-citus.XXXXXX)
 as_owner() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else bash -c "$*"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$dir"
 stop() {
+    [ -n "${LEADSCORE_CITUS_KEEP:-}" ] && { echo "citus: cluster kept in $dir"; return; }
     for p in $ports; do as_owner "$bin/pg_ctl -D $dir/$p stop -m immediate >/dev/null 2>&1" || true; done
     rm -rf "$dir"
 }
@@ -136,41 +137,54 @@ check "a new rule reaches the workers' live triggers" "$(mismatches)" 0
 check "funnel counts every lead" "$(q -c "SELECT sum(leads) FROM leadscore.funnel WHERE model = 'demo'")" 400
 check "explain() sums to the score" \
     "$(q -c "SELECT sum(points) = (SELECT engagement_score + fit_score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401')
-             FROM leadscore.explain('demo', 401::bigint)")" t
+             FROM leadscore.explain('demo', 401::bigint, (SELECT scored_at FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401'))")" t
 check "refresh() runs over every shard" "$(q -c "SELECT leadscore.refresh('demo', now() + interval '40 days') >= 0")" t
 check "after refresh(t) every score is the score as of t" \
     "$(q -c "SELECT count(*) FROM leadscore.lead_score s WHERE s.model = 'demo'
               AND s.score IS DISTINCT FROM leadscore.score('demo', s.lead_id::bigint, s.scored_at)")" 0
-check "the engagement aggregate over the distributed activities agrees with the stored engagement" \
-    "$(q -c "SELECT count(*) FROM (SELECT lead_id, leadscore.engagement_score('demo', a, now()) AS e FROM crm.activity a GROUP BY lead_id) x
-              JOIN leadscore.lead_score s ON s.model = 'demo' AND s.lead_id = x.lead_id::text
-             WHERE x.e IS DISTINCT FROM leadscore.score('demo', x.lead_id, now()) - s.fit_score AND s.score > 0 AND s.score < 100")" 0
+# (The aggregate runs on the shards; score() reads the distributed activities, so it runs on
+# the coordinator over the materialized results: Citus runs no distributed query inside one.)
+# (now() pushed to a node is that node's transaction time: one fixed time for both.)
+asof=$(q -c "SELECT now()")
+check "the engagement aggregate over the distributed activities agrees with score()" \
+    "$(q -c "WITH x AS MATERIALIZED (SELECT lead_id, leadscore.engagement_score('demo', a, '$asof') AS e FROM crm.activity a GROUP BY lead_id),
+                  s AS MATERIALIZED (SELECT lead_id::bigint AS lead_id, fit_score FROM leadscore.lead_score WHERE model = 'demo'),
+                  y AS MATERIALIZED (SELECT x.lead_id, x.e, s.fit_score, leadscore.score('demo', x.lead_id, '$asof') AS sc FROM x JOIN s USING (lead_id))
+             SELECT count(*) FILTER (WHERE e IS DISTINCT FROM sc - fit_score AND sc > 0 AND sc < 100) || '|' || (count(*) > 300)::text FROM y")" "0|true"
 q -c "SELECT leadscore.rescore('demo')" >/dev/null
 check "rescore() from the coordinator" "$(mismatches)" 0
 
-# A randomized load from 4 clients through the coordinator, then stored == recomputed.
-load() {
-    psql -X -q -At -p "$coord" >/dev/null 2>"$dir/load$1.err" <<SQL
-SELECT setseed(0.$1);
-DO \$\$
-DECLARE i int;
+# A randomized load from 4 clients through the coordinator, then stored == recomputed. Each
+# step is its own transaction. Two multi-shard batches that touch the same leads on two nodes
+# can wait for each other across nodes: Citus's deadlock detection then cancels one, which
+# leaves no trace (docs/scale-out.md); any other error fails the suite.
+q >/dev/null <<'SQL'
+CREATE FUNCTION crm.load_step() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE k int := 1 + (random() * 399)::int;
 BEGIN
-    FOR i IN 1..150 LOOP
-        CASE (random() * 5)::int
-            WHEN 0 THEN INSERT INTO crm.activity (lead_id, type, occurred_at)
-                        SELECT 1 + (random() * 399)::int, (ARRAY['page view','e-mail open','form fill','demo request','unsubscribe'])[1 + (random() * 4)::int],
-                               now() - random() * interval '60 days' FROM generate_series(1, 1 + (random() * 20)::int);
-            WHEN 1 THEN DELETE FROM crm.activity WHERE lead_id = 1 + (random() * 399)::int AND type = 'page view' AND id % 7 = 0;
-            WHEN 2 THEN UPDATE crm.lead SET employees = (random() * 500)::int WHERE id = 1 + (random() * 399)::int;
-            ELSE INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (1 + (random() * 399)::int, 'page view', now());
-        END CASE;
-    END LOOP;
-END \$\$;
+    -- (Citus refuses volatile functions in a distributed UPDATE's or DELETE's WHERE)
+    CASE (random() * 6)::int
+        WHEN 0 THEN INSERT INTO crm.activity (lead_id, type, occurred_at)
+                    SELECT k, (ARRAY['page view','e-mail open','form fill','demo request','unsubscribe'])[1 + (random() * 4)::int],
+                           now() - random() * interval '60 days' FROM generate_series(1, 1 + (random() * 20)::int);
+        WHEN 5 THEN INSERT INTO crm.activity (lead_id, type, occurred_at)
+                    SELECT 1 + (random() * 399)::int, (ARRAY['page view','e-mail open','form fill','demo request','unsubscribe'])[1 + (random() * 4)::int],
+                           now() - random() * interval '60 days' FROM generate_series(1, 1 + (random() * 20)::int);
+        WHEN 1 THEN DELETE FROM crm.activity WHERE lead_id = k AND type = 'page view' AND id % 7 = 0;
+        WHEN 2 THEN UPDATE crm.lead SET employees = k WHERE id = k;
+        ELSE INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (k, 'page view', now());
+    END CASE;
+END $$;
 SQL
+load() {
+    { echo "SELECT setseed(0.$1);"
+      for i in $(seq 1 150); do echo "SELECT crm.load_step();"; done; } |
+        psql -X -q -At -p "$coord" >/dev/null 2>"$dir/load$1.err"
 }
 for c in 1 2 3 4; do load $c & done
 wait
-check "4 clients loaded without errors" "$(cat "$dir"/load*.err | grep -c ERROR || true)" 0
+echo "# citus: multi-shard batches cancelled by Citus's distributed deadlock detection: $(cat "$dir"/load*.err | grep -c 'distributed deadlock' || true)"
+check "4 clients loaded without other errors" "$(grep -h '^ERROR' "$dir"/load*.err | grep -v 'distributed deadlock' | head -3)" ""
 check "stored == recomputed after the randomized load" "$(mismatches)" 0
 
 q -c "SELECT leadscore.untrack('demo')" >/dev/null
