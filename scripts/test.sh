@@ -53,6 +53,7 @@ run_suite "upgrade from every release (tests/upgrade)" bash tests/upgrade/run.sh
 run_suite "crash safety: SIGKILL during a load (tests/crash)" bash tests/crash/run.sh
 run_suite "pg_dump / pg_restore round trip (tests/dump_restore)" bash tests/dump_restore/run.sh
 run_suite "logical-replication subscriber (tests/replication)" bash tests/replication/run.sh
+run_suite "Citus cluster, skipped without Citus (tests/citus)" bash tests/citus/run.sh
 run_suite "fuzzing (tests/fuzz, bounded)" bash tests/fuzz/run.sh 15
 run_suite "leadscore-report in headless Chromium (tests/report)" bash tests/report/run.sh
 run_suite "change data capture: leadscore-sync (tests/sync)" bash tests/sync/run.sh

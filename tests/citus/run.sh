@@ -7,34 +7,16 @@
 # Citus is not in Debian: when it is not installed, the suite says so and passes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
-libdir=$(/usr/lib/postgresql/15/bin/pg_config --pkglibdir)
-if [ ! -f "$libdir/citus.so" ]; then
+. tests/citus/cluster.sh
+if ! citus_installed; then
     echo "citus: skipped (Citus is not installed for PostgreSQL 15; see docs/scale-out.md)"
     exit 0
 fi
-base=${LEADSCORE_CITUS_PORT:-5821}
-ports="$base $((base + 1)) $((base + 2))"
-dir=$(mktemp -d /tmp/leadscore-citus.XXXXXX)
-as_owner() { if [ "$(id -u)" = 0 ]; then su postgres -c "$*"; else bash -c "$*"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$dir"
-stop() {
-    [ -n "${LEADSCORE_CITUS_KEEP:-}" ] && { echo "citus: cluster kept in $dir"; return; }
-    for p in $ports; do as_owner "$bin/pg_ctl -D $dir/$p stop -m immediate >/dev/null 2>&1" || true; done
-    rm -rf "$dir"
-}
-trap stop EXIT
-for p in $ports; do
-    as_owner "$bin/initdb -D $dir/$p -A trust -U postgres >/dev/null"
-    as_owner "$bin/pg_ctl -D $dir/$p -o '-p $p -c shared_preload_libraries=citus -c listen_addresses=127.0.0.1 \
-        -c unix_socket_directories=$dir -c max_connections=200 -c max_prepared_transactions=200' -l $dir/$p.log start >/dev/null"
-done
-export PGHOST=127.0.0.1 PGUSER=postgres PGDATABASE=postgres
-coord=$base
+citus_start "${LEADSCORE_CITUS_PORT:-5821}"
+base=$citus_base
+coord=$citus_base
+dir=$citus_dir
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -p "$coord" "$@"; }
-for p in $ports; do psql -X -q -p "$p" -c "CREATE EXTENSION citus"; done
-q -c "SELECT citus_set_coordinator_host('127.0.0.1', $coord)" >/dev/null
-for p in $((base + 1)) $((base + 2)); do q -c "SELECT citus_add_node('127.0.0.1', $p)" >/dev/null; done
 
 fail=0
 n=0
