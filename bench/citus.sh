@@ -50,7 +50,7 @@ SELECT create_distributed_table('crm.lead', 'id');
 SELECT create_distributed_table('crm.activity', 'lead_id', colocate_with => 'crm.lead');
 INSERT INTO crm.lead SELECT i, (ARRAY['CEO', 'Engineer', 'VP Sales'])[1 + i % 3], i % 1000 FROM generate_series(1, $leads) i;
 INSERT INTO crm.activity (lead_id, type, occurred_at)
-SELECT 1 + (g * 7919) % $leads, (ARRAY['page view', 'e-mail open', 'form fill', 'demo request'])[1 + g % 4],
+SELECT 1 + (g::bigint * 7919) % $leads, (ARRAY['page view', 'e-mail open', 'form fill', 'demo request'])[1 + g % 4],
        now() - (g % 120) * interval '1 day' FROM generate_series(1, $activities) g;
 INSERT INTO leadscore.model (name) VALUES ('bench');
 INSERT INTO leadscore.activity_rule (model, name, activity_type, points, max_count) VALUES ('bench', 'views', 'page view', 1, 50);

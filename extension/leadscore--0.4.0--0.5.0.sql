@@ -29,6 +29,46 @@ COMMENT ON COLUMN leadscore.grade.name IS 'Grade name (A, B, C, 1, 2, 3, hot ...
 COMMENT ON COLUMN leadscore.grade.min_value IS 'Lowest fit_score or engagement_score that earns the grade; unique per model and axis.';
 SELECT pg_catalog.pg_extension_config_dump('leadscore.grade', '');
 
+-- Citus: a distributed model's state and history live in distributed tables of their own
+-- (no table inheritance there); track() and untrack() keep distributed_state and
+-- distributed_history listing them. The views BI tools read go through all_state and all_history.
+CREATE VIEW leadscore.distributed_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state WHERE false;
+COMMENT ON VIEW leadscore.distributed_state IS 'State rows of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.all_state AS
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state
+    UNION ALL
+    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.distributed_state;
+COMMENT ON VIEW leadscore.all_state IS 'Stored per-lead state of every tracked model, local and distributed.';
+COMMENT ON COLUMN leadscore.distributed_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.distributed_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.distributed_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.distributed_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.distributed_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.distributed_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.distributed_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.distributed_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.distributed_state.summary IS 'As in leadscore.lead_state.summary.';
+COMMENT ON COLUMN leadscore.all_state.model IS 'As in leadscore.lead_state.model.';
+COMMENT ON COLUMN leadscore.all_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
+COMMENT ON COLUMN leadscore.all_state.score IS 'As in leadscore.lead_state.score.';
+COMMENT ON COLUMN leadscore.all_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
+COMMENT ON COLUMN leadscore.all_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
+COMMENT ON COLUMN leadscore.all_state.stage IS 'As in leadscore.lead_state.stage.';
+COMMENT ON COLUMN leadscore.all_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
+COMMENT ON COLUMN leadscore.all_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
+COMMENT ON COLUMN leadscore.all_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
+COMMENT ON COLUMN leadscore.all_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
+COMMENT ON COLUMN leadscore.all_state.next_change IS 'As in leadscore.lead_state.next_change.';
+COMMENT ON COLUMN leadscore.all_state.summary IS 'As in leadscore.lead_state.summary.';
+CREATE FUNCTION leadscore.cluster_model_changed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'leadscore_cluster_model_changed';
+COMMENT ON FUNCTION leadscore.cluster_model_changed() IS 'Trigger on each Citus node''s copy of leadscore.cluster_model: drops the node''s cached models when a distributed model''s rules change.';
+
 CREATE OR REPLACE VIEW leadscore.lead_score AS
     SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,
            s.scored_at,
@@ -38,7 +78,7 @@ CREATE OR REPLACE VIEW leadscore.lead_score AS
            (SELECT g.name FROM leadscore.grade g
              WHERE g.model = s.model AND g.axis = 'engagement' AND g.min_value <= s.engagement_score
              ORDER BY g.min_value DESC LIMIT 1) AS engagement_grade
-      FROM leadscore.lead_state s;
+      FROM leadscore.all_state s;
 COMMENT ON COLUMN leadscore.lead_score.fit_grade IS 'Fit-axis grade with the highest min_value <= fit_score; NULL when none.';
 COMMENT ON COLUMN leadscore.lead_score.engagement_grade IS 'Engagement-axis grade with the highest min_value <= engagement_score; NULL when none.';
 CREATE VIEW leadscore.grade_matrix AS
@@ -183,9 +223,33 @@ SELECT leadscore.set_replica(model, true) FROM leadscore.tracking;
 -- A stable key per stage change, for change data capture.
 ALTER TABLE leadscore.stage_history ADD COLUMN id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY;
 SELECT pg_catalog.pg_extension_config_dump('leadscore.stage_history_id_seq', '');
+-- (Citus) The history of distributed models, beside the local one.
+CREATE VIEW leadscore.distributed_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history WHERE false;
+COMMENT ON VIEW leadscore.distributed_history IS 'Stage history of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
+CREATE VIEW leadscore.all_history AS
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history
+    UNION ALL
+    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.distributed_history;
+COMMENT ON VIEW leadscore.all_history IS 'Stage history of every tracked model, local and distributed.';
+COMMENT ON COLUMN leadscore.distributed_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.distributed_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.distributed_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.distributed_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.distributed_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.distributed_history.id IS 'As in leadscore.stage_history.id.';
+COMMENT ON COLUMN leadscore.all_history.model IS 'As in leadscore.stage_history.model.';
+COMMENT ON COLUMN leadscore.all_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
+COMMENT ON COLUMN leadscore.all_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
+COMMENT ON COLUMN leadscore.all_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
+COMMENT ON COLUMN leadscore.all_history.score IS 'As in leadscore.stage_history.score.';
+COMMENT ON COLUMN leadscore.all_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
+COMMENT ON COLUMN leadscore.all_history.id IS 'As in leadscore.stage_history.id.';
+
 CREATE OR REPLACE VIEW leadscore.stage_change AS
     SELECT model, lead_id, from_stage, to_stage, score, changed_at, id
-      FROM leadscore.stage_history;
+      FROM leadscore.all_history;
 COMMENT ON COLUMN leadscore.tracking.replica IS 'Whether changes applied by logical replication (session_replication_role = replica) are scored too, by row triggers enabled REPLICA.';
 COMMENT ON COLUMN leadscore.stage_history.id IS 'Stable key of the change (for change data capture consumers); increasing, but not in commit order.';
 COMMENT ON COLUMN leadscore.stage_change.id IS 'Stable key of the change.';
@@ -764,84 +828,7 @@ GRANT INSERT, UPDATE, DELETE ON leadscore.relation, leadscore.fit_condition, lea
     TO leadscore_admin;
 GRANT USAGE ON SEQUENCE leadscore.fit_condition_id_seq, leadscore.activity_condition_id_seq TO leadscore_admin;
 
--- Citus: a distributed model's state and history live in distributed tables of their own
--- (no table inheritance there). track() and untrack() keep these two views listing them;
--- the views BI tools read go through all_state and all_history.
-CREATE VIEW leadscore.distributed_state AS
-    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state WHERE false;
-COMMENT ON VIEW leadscore.distributed_state IS 'State rows of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
-CREATE VIEW leadscore.distributed_history AS
-    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history WHERE false;
-COMMENT ON VIEW leadscore.distributed_history IS 'Stage history of the models tracked on Citus-distributed tables (rewritten by track() and untrack(); empty without Citus).';
-CREATE VIEW leadscore.all_state AS
-    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.lead_state
-    UNION ALL
-    SELECT model, lead_id, score, fit_score, engagement_score, stage, disqualified, fit_disqualified, stage_since, scored_at, next_change, summary FROM leadscore.distributed_state;
-COMMENT ON VIEW leadscore.all_state IS 'Stored per-lead state of every tracked model, local and distributed.';
-CREATE VIEW leadscore.all_history AS
-    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.stage_history
-    UNION ALL
-    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id FROM leadscore.distributed_history;
-COMMENT ON VIEW leadscore.all_history IS 'Stage history of every tracked model, local and distributed.';
-COMMENT ON COLUMN leadscore.distributed_state.model IS 'As in leadscore.lead_state.model.';
-COMMENT ON COLUMN leadscore.distributed_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
-COMMENT ON COLUMN leadscore.distributed_state.score IS 'As in leadscore.lead_state.score.';
-COMMENT ON COLUMN leadscore.distributed_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
-COMMENT ON COLUMN leadscore.distributed_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
-COMMENT ON COLUMN leadscore.distributed_state.stage IS 'As in leadscore.lead_state.stage.';
-COMMENT ON COLUMN leadscore.distributed_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
-COMMENT ON COLUMN leadscore.distributed_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
-COMMENT ON COLUMN leadscore.distributed_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
-COMMENT ON COLUMN leadscore.distributed_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
-COMMENT ON COLUMN leadscore.distributed_state.next_change IS 'As in leadscore.lead_state.next_change.';
-COMMENT ON COLUMN leadscore.distributed_state.summary IS 'As in leadscore.lead_state.summary.';
-COMMENT ON COLUMN leadscore.all_state.model IS 'As in leadscore.lead_state.model.';
-COMMENT ON COLUMN leadscore.all_state.lead_id IS 'As in leadscore.lead_state.lead_id.';
-COMMENT ON COLUMN leadscore.all_state.score IS 'As in leadscore.lead_state.score.';
-COMMENT ON COLUMN leadscore.all_state.fit_score IS 'As in leadscore.lead_state.fit_score.';
-COMMENT ON COLUMN leadscore.all_state.engagement_score IS 'As in leadscore.lead_state.engagement_score.';
-COMMENT ON COLUMN leadscore.all_state.stage IS 'As in leadscore.lead_state.stage.';
-COMMENT ON COLUMN leadscore.all_state.disqualified IS 'As in leadscore.lead_state.disqualified.';
-COMMENT ON COLUMN leadscore.all_state.fit_disqualified IS 'As in leadscore.lead_state.fit_disqualified.';
-COMMENT ON COLUMN leadscore.all_state.stage_since IS 'As in leadscore.lead_state.stage_since.';
-COMMENT ON COLUMN leadscore.all_state.scored_at IS 'As in leadscore.lead_state.scored_at.';
-COMMENT ON COLUMN leadscore.all_state.next_change IS 'As in leadscore.lead_state.next_change.';
-COMMENT ON COLUMN leadscore.all_state.summary IS 'As in leadscore.lead_state.summary.';
-COMMENT ON COLUMN leadscore.distributed_history.model IS 'As in leadscore.stage_history.model.';
-COMMENT ON COLUMN leadscore.distributed_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
-COMMENT ON COLUMN leadscore.distributed_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
-COMMENT ON COLUMN leadscore.distributed_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
-COMMENT ON COLUMN leadscore.distributed_history.score IS 'As in leadscore.stage_history.score.';
-COMMENT ON COLUMN leadscore.distributed_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
-COMMENT ON COLUMN leadscore.distributed_history.id IS 'As in leadscore.stage_history.id.';
-COMMENT ON COLUMN leadscore.all_history.model IS 'As in leadscore.stage_history.model.';
-COMMENT ON COLUMN leadscore.all_history.lead_id IS 'As in leadscore.stage_history.lead_id.';
-COMMENT ON COLUMN leadscore.all_history.from_stage IS 'As in leadscore.stage_history.from_stage.';
-COMMENT ON COLUMN leadscore.all_history.to_stage IS 'As in leadscore.stage_history.to_stage.';
-COMMENT ON COLUMN leadscore.all_history.score IS 'As in leadscore.stage_history.score.';
-COMMENT ON COLUMN leadscore.all_history.changed_at IS 'As in leadscore.stage_history.changed_at.';
-COMMENT ON COLUMN leadscore.all_history.id IS 'As in leadscore.stage_history.id.';
-CREATE FUNCTION leadscore.cluster_model_changed() RETURNS trigger
-    LANGUAGE c
-    AS 'MODULE_PATHNAME', 'leadscore_cluster_model_changed';
-COMMENT ON FUNCTION leadscore.cluster_model_changed() IS 'Trigger on each Citus node''s copy of leadscore.cluster_model: drops the node''s cached models when a distributed model''s rules change.';
-
-
 -- Views and functions that read stored state now include distributed models'.
-CREATE OR REPLACE VIEW leadscore.lead_score AS
-    SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,
-           s.scored_at,
-           (SELECT g.name FROM leadscore.grade g
-             WHERE g.model = s.model AND g.axis = 'fit' AND g.min_value <= s.fit_score
-             ORDER BY g.min_value DESC LIMIT 1) AS fit_grade,
-           (SELECT g.name FROM leadscore.grade g
-             WHERE g.model = s.model AND g.axis = 'engagement' AND g.min_value <= s.engagement_score
-             ORDER BY g.min_value DESC LIMIT 1) AS engagement_grade
-      FROM leadscore.all_state s;
-
-CREATE OR REPLACE VIEW leadscore.stage_change AS
-    SELECT model, lead_id, from_stage, to_stage, score, changed_at, id
-      FROM leadscore.all_history;
 
 CREATE OR REPLACE VIEW leadscore.funnel AS
     WITH counts AS (

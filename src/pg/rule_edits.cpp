@@ -254,31 +254,48 @@ bool has_rules_of_types(const Model& model, const Summary& summary, const std::s
     return false;
 }
 
-// The leads whose score or stage as of their scored_at differs under edited stages, range or
-// fit rules (refit: fits holds the leads' new fit facts), from the stored results
-// alone: a lead whose fit is unchanged keeps its engagement sums, so only its clamp and stage
-// can move.
-std::vector<std::string> leads_with_changed_results(CompiledModel& cm, StateStore& store, bool refit,
-                                                    const std::map<std::string, FitFacts>& fits) {
-    std::vector<std::string> keys;
+// What a stage, range or fit edit changes, from the stored results alone (refit: fits holds
+// the leads' new fit facts): a lead keeps its engagement sums as of its scored_at, so its new
+// result follows from them — unless a stored fit disqualification hides whether its activities
+// disqualify too; those leads (`full`) are recomputed from their summaries.
+struct ResultChanges {
+    std::vector<NewState> direct;
+    std::vector<std::string> full;
+    std::int64_t score_changes = 0;  // among direct
+};
+
+ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
+                              const std::map<std::string, FitFacts>& fits) {
+    ResultChanges out;
     for (const StoredState& s : store.read_results()) {
         if (!s.initialized) continue;
+        FitFacts f;
+        f.fit = s.fit;
+        f.disqualified = s.fit_disqualified;
         if (refit) {
             auto it = fits.find(s.key);
-            const FitFacts f = it == fits.end() ? FitFacts() : it->second;
-            if (f.fit != s.fit || f.disqualified != s.fit_disqualified) {
-                keys.push_back(s.key);
-                continue;
-            }
+            f = it == fits.end() ? FitFacts() : it->second;
+        }
+        const bool fit_changed = f.fit != s.fit || f.disqualified != s.fit_disqualified;
+        if (fit_changed && s.fit_disqualified) {
+            out.full.push_back(s.key);
+            continue;
         }
         EngagementResult engagement;
         engagement.engagement = s.engagement;
         engagement.disqualified = s.disqualified;
-        const LeadScore now = combine_score(*cm.model, s.fit, s.fit_disqualified, engagement);
-        if (now.score != s.score || now.stage != s.stage) keys.push_back(s.key);
+        NewState n;
+        n.result = combine_score(*cm.model, f.fit, f.disqualified, engagement);
+        if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) continue;
+        n.key = s.key;
+        n.fit_disqualified = f.disqualified;
+        n.previous_stage = s.stage;
+        n.stage_changed = n.result.stage != s.stage;
+        if (n.result.score != s.score) out.score_changes++;
+        out.direct.push_back(std::move(n));
         check_for_interrupts();
     }
-    return keys;
+    return out;
 }
 
 }  // namespace
@@ -293,9 +310,18 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     std::map<std::string, FitFacts> fits;
     if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     std::vector<StoredState> stored;
+    std::int64_t score_changes = 0;
     if ((plan.recompute || plan.refit) && plan.types.empty() && plan.rematch.empty()) {
-        const std::vector<std::string> keys = leads_with_changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits);
-        stored = store.lock_and_read(&keys, false);
+        ResultChanges results = changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits);
+        if (store.coordinates_shards()) {
+            // (Citus: one upsert path to the shards, through the summaries.)
+            for (const NewState& n : results.direct) results.full.push_back(n.key);
+            results.direct.clear();
+            results.score_changes = 0;
+        }
+        stored = store.lock_and_read(&results.full, false);
+        score_changes = results.score_changes;
+        store.write_results(results.direct, as_of);
     } else if (plan.recompute || plan.refit || (plan.rematch.empty() && common_types(*cm, plan.types))) {
         stored = store.lock_and_read(nullptr, false);
     } else {
@@ -323,7 +349,6 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     collect_activities(*cm, &inexact, rebuilt);
 
     std::vector<NewState> changed;
-    std::int64_t score_changes = 0;
     for (StoredState& s : stored) {
         if (!s.initialized) continue;
         Summary summary = s.summary;

@@ -1,6 +1,8 @@
 // The state store's SQL path: per-lead locks, placeholders, reads and upserts of state rows.
 #include <algorithm>
 
+#include "core/decimal.hpp"
+#include "pg/datum.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
@@ -41,7 +43,11 @@ StateStore::StateStore(CompiledModel& cm) : cm_(cm) {
 }
 
 std::uint32_t StateStore::model_lock_id() const {
-    return static_cast<std::uint32_t>(std::hash<std::string>{}(cm_.tracking->model));
+    // On a Citus node, one distributed statement writes several shards at once, each from its
+    // own session of the same transaction: their locks must never meet (a lead has one shard).
+    const std::string scope =
+        cm_.tracking->on_shard ? cm_.tracking->model + '\x1f' + cm_.tracking->state_table : cm_.tracking->model;
+    return static_cast<std::uint32_t>(std::hash<std::string>{}(scope));
 }
 
 void StateStore::lock_keys(const std::vector<std::string>& keys) {
@@ -269,6 +275,38 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     for (const NewState& s : states)
         if (s.stage_changed) changes.push_back(StageChange{s.key, s.previous_stage, s.result.stage, s.result.score});
     record_stage_changes(changes, as_of, notify);
+}
+
+void StateStore::write_results(const std::vector<NewState>& states, Timestamp as_of) {
+    if (states.empty()) return;
+    std::vector<std::string> keys;
+    std::vector<std::optional<std::string>> scores, fits, dq, fit_dq, stages, moved;
+    for (const NewState& n : states) {
+        keys.push_back(n.key);
+        scores.emplace_back(format_points(n.result.score));
+        fits.emplace_back(format_points(n.result.fit));
+        dq.emplace_back(n.result.disqualified ? "t" : "f");
+        fit_dq.emplace_back(n.fit_disqualified ? "t" : "f");
+        stages.push_back(n.result.stage);
+        moved.emplace_back(n.stage_changed ? "t" : "f");
+    }
+    spi_exec("UPDATE " + table_ + " AS s SET score = u.score, fit_score = u.fit, disqualified = u.dq, "
+             "fit_disqualified = u.fdq, stage = u.stage, stage_since = CASE WHEN u.moved THEN $8 ELSE s.stage_since END "
+             "FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::boolean[], $5::boolean[], $6::text[], "
+             "$7::boolean[]) AS u(k, score, fit, dq, fdq, stage, moved) WHERE s.lead = u.k::" +
+                 cm_.tracking->key_type_name,
+             {{TEXTARRAYOID, key_array_literal(keys)},
+              {TEXTOID, text_array_literal(scores)},
+              {TEXTOID, text_array_literal(fits)},
+              {TEXTOID, text_array_literal(dq)},
+              {TEXTOID, text_array_literal(fit_dq)},
+              {TEXTOID, text_array_literal(stages)},
+              {TEXTOID, text_array_literal(moved)},
+              {TIMESTAMPTZOID, timestamp_text(as_of)}});
+    std::vector<StageChange> changes;
+    for (const NewState& n : states)
+        if (n.stage_changed) changes.push_back(StageChange{n.key, n.previous_stage, n.result.stage, n.result.score});
+    record_stage_changes(changes, as_of, true);
 }
 
 void StateStore::remove(const std::vector<std::string>& keys) {

@@ -47,6 +47,9 @@ public:
     std::vector<StoredState> read_results();
     // Upserts the leads' new states (summaries in their stored form) and records their stage changes.
     void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
+    // Sets leads' result columns alone (summary, scored_at and next_change stay as stored) and
+    // records their stage changes: a stage, range or fit edit computed from stored sums.
+    void write_results(const std::vector<NewState>& states, Timestamp as_of);
     // Inserts stage history rows and sends the notifications (stage_history.cpp).
     void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
     // The activity trigger's direct path: applies the deltas of keys whose state row exists and
@@ -58,9 +61,10 @@ public:
     void remove_absent_leads(const std::vector<std::string>* keys);
     Oid relid() const { return relid_; }
 
-private:
     // A distributed model's state seen from the coordinator: the table is sharded over nodes.
     bool coordinates_shards() const { return cm_.tracking->distributed && !cm_.tracking->on_shard; }
+
+private:
     // The model's part of the advisory lock tags its writers take.
     std::uint32_t model_lock_id() const;
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
