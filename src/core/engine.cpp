@@ -175,23 +175,21 @@ Timestamp prune_watermark(Timestamp as_of) {
 
 namespace {
 
-constexpr std::int64_t kHour = 3600 * kMicrosPerSecond;
 // More recent occurrences than this after the weekly watermark (a bot's burst): a rule that
-// only counts, and a quiet rule, are pruned up to the hour before as_of instead.
+// only counts, and a quiet rule, keep only their latest kRecentKept as times. For a lead with a
+// steady stream of activities, that puts the mark (before which a transaction must rebuild)
+// kRecentKept activities back — seconds for a bot, days for a person.
 constexpr std::size_t kRecentKept = 256;
 
-// The whole hour at least an hour before as_of.
-Timestamp hour_mark(Timestamp as_of) {
-    const std::int64_t t = as_of - kHour;
-    return (t >= 0 ? t / kHour : -((-t + kHour - 1) / kHour)) * kHour;
-}
-
-// Where a rule's occurrences are pruned up to: the weekly watermark, or the hour mark when
-// more than kRecentKept of them lie between the two.
-Timestamp prune_point(const std::vector<Timestamp>& times, Timestamp watermark, Timestamp fine) {
+// Where a rule's occurrences are pruned up to: the weekly watermark, or, when more than
+// kRecentKept of them lie between it and as_of, the time of the latest occurrence before the
+// last kRecentKept. Given the rows, the point only moves forward as occurrences are added, so a
+// summary pruned insert by insert and one built from all rows prune to the same point.
+Timestamp prune_point(const std::vector<Timestamp>& times, Timestamp watermark, Timestamp as_of) {
     const auto from = std::upper_bound(times.begin(), times.end(), watermark);
-    const auto to = std::upper_bound(from, times.end(), fine);
-    return static_cast<std::size_t>(to - from) > kRecentKept ? fine : watermark;
+    const auto to = std::upper_bound(from, times.end(), as_of);
+    if (static_cast<std::size_t>(to - from) <= kRecentKept) return watermark;
+    return *(to - static_cast<std::ptrdiff_t>(kRecentKept) - 1);
 }
 
 }  // namespace
@@ -199,7 +197,6 @@ Timestamp prune_point(const std::vector<Timestamp>& times, Timestamp watermark, 
 void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
     const Timestamp watermark = prune_watermark(as_of);
     if (watermark == kTimestampMin) return;
-    const Timestamp fine = std::max(watermark, hour_mark(as_of));
     // The latest point a rule was pruned up to: the summary is exact from there.
     Timestamp mark = watermark;
     const bool dropped = summary.drop_oldest([&](const RuleOccurrences& r) -> std::size_t {
@@ -208,7 +205,7 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         const std::vector<Timestamp>& times = r.times;
         // A quiet rule needs only the latest occurrence at or before any later as_of.
         if (rule->quiet_for) {
-            const Timestamp point = prune_point(times, watermark, fine);
+            const Timestamp point = prune_point(times, watermark, as_of);
             const std::size_t upto = std::upper_bound(times.begin(), times.end(), point) - times.begin();
             if (upto > 1 && point > watermark) mark = std::max(mark, point);
             return upto > 1 ? upto - 1 : 0;
@@ -241,7 +238,7 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
         // with years of such history keeps a count, not its times.
         settled |= summary.settle(id, [&](RuleOccurrences& r) {
             if (!only_counts(*rule, r)) return false;
-            const Timestamp point = prune_point(r.times, watermark, fine);
+            const Timestamp point = prune_point(r.times, watermark, as_of);
             const auto upto = std::upper_bound(r.times.begin(), r.times.end(), point);
             const std::int64_t n = static_cast<std::int64_t>(upto - r.times.begin());
             if (n == 0 && (r.has_decisions() ? r.decided_until >= point : true)) return false;
@@ -254,7 +251,7 @@ void prune_expired(const Model& model, Summary& summary, Timestamp as_of) {
     }
     // A summary pruned before keeps up with the watermark even when nothing new goes: the
     // stored bytes are then a function of the raw rows and the watermark alone, as a rebuild's
-    // (or, for a burst pruned to the hour mark, of the rows and that hour).
+    // (or, for a burst, of the rows and its latest occurrences).
     if (dropped || settled || summary.exact_from() != kTimestampMin) summary.mark_exact_from(mark);
 }
 

@@ -546,10 +546,10 @@ TEST(Engine, OnlyCountingRulesKeepACountNotTheirHistory) {
     EXPECT_FALSE(apply_deltas(stored, d.added(lead), d.removed(lead), now + 20 * kDay));
 }
 
-// A burst (a bot's 10,000 views in the last days) is pruned up to the hour before as_of rather
-// than the week's watermark, so the summary stays small; a transaction older than that hour
-// finds it inexact and rebuilds.
-TEST(Engine, BurstsOfARuleThatOnlyCountsArePrunedToTheHour) {
+// A burst (a bot's 10,000 views in the last days) keeps only its latest occurrences as times
+// rather than everything after the week's watermark, so the summary stays small; a transaction
+// older than the latest pruned occurrence finds it inexact and rebuilds.
+TEST(Engine, BurstsOfARuleThatOnlyCountsKeepTheirLatestOccurrences) {
     auto visit = rule(1, "visit", "0.5");
     Model m = model_of({visit});
     const Timestamp now = 400 * kDay + 5 * 3600 * kMicrosPerSecond;
@@ -562,7 +562,8 @@ TEST(Engine, BurstsOfARuleThatOnlyCountsArePrunedToTheHour) {
     prune_expired(m, stored, now);
     EXPECT_LT(stored.occurrence_count(), 300u);
     EXPECT_GT(stored.exact_from(), prune_watermark(now));
-    EXPECT_LE(stored.exact_from(), now - 3600 * kMicrosPerSecond);
+    // The mark is the latest pruned occurrence: 256 views (about 85 minutes) before the last.
+    EXPECT_EQ(stored.exact_from(), now - 3 * kDay + (10000 - 257) * 20 * kMicrosPerSecond);
     EXPECT_EQ(compute_engagement(m, stored, now, false).engagement, compute_engagement(m, full, now, false).engagement);
     Summary again = full;
     prune_expired(m, again, now);
@@ -578,4 +579,32 @@ TEST(Engine, BurstsOfARuleThatOnlyCountsArePrunedToTheHour) {
     full.add(1, now + 60 * kMicrosPerSecond);
     EXPECT_EQ(compute_engagement(m, stored, now + kDay, false).engagement,
               compute_engagement(m, full, now + kDay, false).engagement);
+}
+
+// A bot's lead scored insert by insert (as live triggers do, each as of its own time) keeps a
+// bounded summary however long its history grows, and the same bytes as a rebuild from all its
+// rows; its score stays exact.
+TEST(Engine, ALeadWithASteadyStreamKeepsABoundedSummary) {
+    auto visit = rule(1, "visit", "0.0001");
+    Model m = model_of({visit});
+    const Timestamp start = 400 * kDay;
+    Summary stored, full;
+    std::size_t largest = 0;
+    for (std::int64_t i = 0; i < 20000; i++) {
+        const Timestamp t = start + i * 2 * kMicrosPerSecond;
+        DeltaMap d;
+        const std::uint32_t lead = d.lead("bot");
+        d.add(lead, Occurrence{1, t}, true);
+        d.group();
+        ASSERT_TRUE(apply_deltas(stored, d.added(lead), d.removed(lead), t)) << i;
+        prune_expired(m, stored, t);
+        full.add(1, t);
+        largest = std::max(largest, stored.occurrence_count());
+    }
+    const Timestamp end = start + 20000 * 2 * kMicrosPerSecond;
+    EXPECT_LE(largest, 258u);
+    Summary rebuilt = full;
+    prune_expired(m, rebuilt, end - 2 * kMicrosPerSecond);
+    EXPECT_EQ(rebuilt.serialize(), stored.serialize());
+    EXPECT_EQ(compute_engagement(m, stored, end, false).engagement, compute_engagement(m, full, end, false).engagement);
 }
