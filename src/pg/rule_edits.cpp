@@ -265,7 +265,7 @@ struct ResultChanges {
 };
 
 ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
-                              const std::map<std::string, FitFacts>& fits) {
+                              const std::map<std::string, FitFacts>& fits, Timestamp as_of) {
     ResultChanges out;
     for (const StoredState& s : store.read_results()) {
         if (!s.initialized) continue;
@@ -284,6 +284,7 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
         EngagementResult engagement;
         engagement.engagement = s.engagement;
         engagement.disqualified = s.disqualified;
+        engagement.next_change = s.next_change;
         NewState n;
         n.result = combine_score(*cm.model, f.fit, f.disqualified, engagement);
         if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) continue;
@@ -291,6 +292,7 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
         n.fit_disqualified = f.disqualified;
         n.previous_stage = s.stage;
         n.stage_changed = n.result.stage != s.stage;
+        n.stage_since = n.stage_changed ? std::optional<Timestamp>(as_of) : s.stage_since;
         if (n.result.score != s.score) out.score_changes++;
         out.direct.push_back(std::move(n));
         check_for_interrupts();
@@ -312,7 +314,8 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     std::vector<StoredState> stored;
     std::int64_t score_changes = 0;
     if ((plan.recompute || plan.refit) && plan.types.empty() && plan.rematch.empty()) {
-        ResultChanges results = changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits);
+        ResultChanges results =
+            changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits, as_of);
         if (store.coordinates_shards()) {
             // (Citus: one upsert path to the shards, through the summaries.)
             for (const NewState& n : results.direct) results.full.push_back(n.key);
@@ -321,7 +324,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         }
         stored = store.lock_and_read(&results.full, false);
         score_changes = results.score_changes;
-        store.write_results(results.direct, as_of);
+        store.write_results(results.direct, as_of, std::nullopt);
     } else if (plan.recompute || plan.refit || (plan.rematch.empty() && common_types(*cm, plan.types))) {
         stored = store.lock_and_read(nullptr, false);
     } else {
@@ -348,26 +351,29 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     std::map<std::string, Summary> rebuilt;
     collect_activities(*cm, &inexact, rebuilt);
 
-    std::vector<NewState> changed;
+    // Leads whose summary changed are written whole; the others (a points edit) only their results.
+    std::vector<NewState> changed, results_only;
     for (StoredState& s : stored) {
         if (!s.initialized) continue;
         Summary summary = s.summary;
         bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, summary, plan.types);
+        bool summary_changed = false;
         if (!summary.exact_at(as_of)) {
             auto it = rebuilt.find(s.key);
             summary = it == rebuilt.end() ? Summary() : std::move(it->second);
-            touched = true;
+            touched = summary_changed = true;
         }
         // Occurrences of deleted or disabled rules go, as a rebuild would not find them.
         for (std::int64_t id : summary.rule_ids())
-            if (!cm->model->activity_rule(id)) touched |= summary.replace_rule(id, RuleOccurrences{});
+            if (!cm->model->activity_rule(id)) summary_changed |= summary.replace_rule(id, RuleOccurrences{});
         if (!plan.rematch.empty()) {
             auto it = fresh.find(s.key);
             for (std::int64_t id : plan.rematch) {
                 const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
-                touched |= summary.replace_rule(id, entry ? *entry : RuleOccurrences{});
+                summary_changed |= summary.replace_rule(id, entry ? *entry : RuleOccurrences{});
             }
         }
+        touched |= summary_changed;
         if (!touched) continue;
         MicroPoints fit = s.fit;
         bool fit_dq = s.fit_disqualified;
@@ -378,20 +384,27 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             fit_dq = f.disqualified;
         }
         NewState ns = compute_new_state(*cm->model, s.key, &s, summary, fit, fit_dq, as_of, StageMode::Fresh);
-        const Summary stored_form = stored_summary(*cm->model, ns.summary, as_of);
+        // (An unchanged summary is compared with itself: only the results can differ.)
+        const Summary stored_form = summary_changed ? stored_summary(*cm->model, ns.summary, as_of) : s.summary;
         if (same_result(s, ns, stored_form)) {
             NewState then = compute_new_state(*cm->model, s.key, &s, ns.summary, fit, fit_dq, s.scored_at, StageMode::Fresh);
             if (same_result(s, then, stored_form)) continue;
         }
         if (s.score != ns.result.score) score_changes++;
-        changed.push_back(std::move(ns));
+        std::vector<NewState>& batch = summary_changed || store.coordinates_shards() ? changed : results_only;
+        batch.push_back(std::move(ns));
         if (changed.size() >= 10000) {
             store.write(changed, as_of, true);
             changed.clear();
         }
+        if (results_only.size() >= 10000) {
+            store.write_results(results_only, as_of, as_of);
+            results_only.clear();
+        }
         check_for_interrupts();
     }
     store.write(changed, as_of, true);
+    store.write_results(results_only, as_of, as_of);
     return score_changes;
 }
 

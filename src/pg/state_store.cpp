@@ -277,32 +277,41 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     record_stage_changes(changes, as_of, notify);
 }
 
-void StateStore::write_results(const std::vector<NewState>& states, Timestamp as_of) {
+void StateStore::write_results(const std::vector<NewState>& states, Timestamp as_of,
+                               std::optional<Timestamp> scored_at) {
     if (states.empty()) return;
     std::vector<std::string> keys;
-    std::vector<std::optional<std::string>> scores, fits, dq, fit_dq, stages, moved;
+    std::vector<std::optional<std::string>> scores, fits, engagements, dq, fit_dq, stages, since, next;
+    auto time_text = [](const std::optional<Timestamp>& t) {
+        return t ? std::optional<std::string>(timestamp_text(*t)) : std::nullopt;
+    };
     for (const NewState& n : states) {
         keys.push_back(n.key);
         scores.emplace_back(format_points(n.result.score));
         fits.emplace_back(format_points(n.result.fit));
+        engagements.emplace_back(format_points(n.result.engagement));
         dq.emplace_back(n.result.disqualified ? "t" : "f");
         fit_dq.emplace_back(n.fit_disqualified ? "t" : "f");
         stages.push_back(n.result.stage);
-        moved.emplace_back(n.stage_changed ? "t" : "f");
+        since.push_back(time_text(n.stage_since));
+        next.push_back(time_text(n.result.next_change));
     }
-    spi_exec("UPDATE " + table_ + " AS s SET score = u.score, fit_score = u.fit, disqualified = u.dq, "
-             "fit_disqualified = u.fdq, stage = u.stage, stage_since = CASE WHEN u.moved THEN $8 ELSE s.stage_since END "
-             "FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::boolean[], $5::boolean[], $6::text[], "
-             "$7::boolean[]) AS u(k, score, fit, dq, fdq, stage, moved) WHERE s.lead = u.k::" +
-                 cm_.tracking->key_type_name,
+    spi_exec("UPDATE " + table_ + " AS s SET score = u.score, fit_score = u.fit, engagement_score = u.eng, "
+             "disqualified = u.dq, fit_disqualified = u.fdq, stage = u.stage, stage_since = u.since, "
+             "next_change = u.next, scored_at = coalesce($10, s.scored_at) "
+             "FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::boolean[], $6::boolean[], "
+             "$7::text[], $8::timestamptz[], $9::timestamptz[]) AS u(k, score, fit, eng, dq, fdq, stage, since, next) "
+             "WHERE s.lead = u.k::" + cm_.tracking->key_type_name,
              {{TEXTARRAYOID, key_array_literal(keys)},
               {TEXTOID, text_array_literal(scores)},
               {TEXTOID, text_array_literal(fits)},
+              {TEXTOID, text_array_literal(engagements)},
               {TEXTOID, text_array_literal(dq)},
               {TEXTOID, text_array_literal(fit_dq)},
               {TEXTOID, text_array_literal(stages)},
-              {TEXTOID, text_array_literal(moved)},
-              {TIMESTAMPTZOID, timestamp_text(as_of)}});
+              {TEXTOID, text_array_literal(since)},
+              {TEXTOID, text_array_literal(next)},
+              {TIMESTAMPTZOID, time_text(scored_at)}});
     std::vector<StageChange> changes;
     for (const NewState& n : states)
         if (n.stage_changed) changes.push_back(StageChange{n.key, n.previous_stage, n.result.stage, n.result.score});

@@ -47,9 +47,10 @@ public:
     std::vector<StoredState> read_results();
     // Upserts the leads' new states (summaries in their stored form) and records their stage changes.
     void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
-    // Sets leads' result columns alone (summary, scored_at and next_change stay as stored) and
-    // records their stage changes: a stage, range or fit edit computed from stored sums.
-    void write_results(const std::vector<NewState>& states, Timestamp as_of);
+    // Sets leads' result columns alone, their summaries staying as stored, and records their
+    // stage changes (as of as_of): an edit that changes no summary. scored_at: the time the
+    // results are as of (nullopt: each row's own, kept).
+    void write_results(const std::vector<NewState>& states, Timestamp as_of, std::optional<Timestamp> scored_at);
     // Inserts stage history rows and sends the notifications (stage_history.cpp).
     void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
     // The activity trigger's direct path: applies the deltas of keys whose state row exists and
