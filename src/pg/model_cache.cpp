@@ -88,16 +88,21 @@ void watch_rule_tables() {
     }
 }
 
-// A distributed model on a Citus worker (the aggregate's pushed-down work): its copy.
-std::unique_ptr<CompiledModel> load_published_if_remote(const std::string& name) {
-    if (!citus::loaded() ||
-        spi_exec("SELECT 1 FROM leadscore.model WHERE name = $1", {{TEXTOID, name}}, true) > 0)
-        return nullptr;
+// A distributed model from this node's copy (nullptr: none); a change of the copy drops it.
+std::unique_ptr<CompiledModel> load_copy(const std::string& name) {
     Oid placement = InvalidOid;
     const std::optional<std::string> tables = citus::published_model(name, &placement);
     if (!tables) return nullptr;
     if (OidIsValid(placement)) g.watched.insert(placement);
     return load_published_model(name, *tables);
+}
+
+// A distributed model on a Citus worker (the aggregate's pushed-down work): its copy.
+std::unique_ptr<CompiledModel> load_published_if_remote(const std::string& name) {
+    if (!citus::loaded() ||
+        spi_exec("SELECT 1 FROM leadscore.model WHERE name = $1", {{TEXTOID, name}}, true) > 0)
+        return nullptr;
+    return load_copy(name);
 }
 
 std::shared_ptr<CompiledModel> load_and_watch(const std::string& name, const std::string& tables_from) {
@@ -186,14 +191,11 @@ std::shared_ptr<CompiledModel> get_model_for_trigger(const std::string& name, Oi
     if (auto it = g.models.find(cache_key); it != g.models.end()) return it->second;
     watch_rule_tables();
     SpiConnection spi;
-    Oid placement = InvalidOid;
-    const std::optional<std::string> tables = citus::published_model(name, &placement);
-    if (!tables)
+    std::shared_ptr<CompiledModel> cm(load_copy(name));
+    if (!cm)
         raise(sqlstate::kObjectNotInPrerequisiteState,
               "leadscore model \"" + name + "\" is not tracked on this Citus cluster", std::string(),
               "Track it on the coordinator with leadscore.track(...).");
-    if (OidIsValid(placement)) g.watched.insert(placement);
-    std::shared_ptr<CompiledModel> cm(load_published_model(name, *tables));
     if (!cm->tracking)
         raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked");
     localize(*cm, *citus::shard_of(relid));
