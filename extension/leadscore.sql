@@ -608,6 +608,10 @@ CREATE FUNCTION leadscore.cluster_model_changed() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_cluster_model_changed';
 COMMENT ON FUNCTION leadscore.cluster_model_changed() IS 'Trigger on each Citus node''s copy of leadscore.cluster_model: drops the node''s cached models when a distributed model''s rules change.';
+CREATE FUNCTION leadscore.state_refreshed() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'leadscore_state_refreshed';
+COMMENT ON FUNCTION leadscore.state_refreshed() IS 'Trigger on the shards of a Citus-distributed state table: computes a row''s refresh on its node when refresh() on the coordinator marks it (next_change = -infinity).';
 
 CREATE VIEW leadscore.lead_score AS
     SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,

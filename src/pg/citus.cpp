@@ -146,6 +146,12 @@ void create_distributed_tables(const std::string& model, const std::string& stat
              {});
     spi_exec("SELECT pg_catalog.create_distributed_table($1, 'lead', colocate_with => $2)",
              {{TEXTOID, state}, {TEXTOID, activities_name}});
+    // refresh() on the coordinator marks the due rows; each shard computes its own.
+    allow_triggers();
+    spi_exec("CREATE TRIGGER leadscore_refresh BEFORE UPDATE ON " + state +
+                 " FOR EACH ROW WHEN (NEW.next_change = '-infinity') EXECUTE FUNCTION leadscore.state_refreshed(" +
+                 quote_literal(model) + ")",
+             {});
     const std::string history = "leadscore." + quote_ident(history_table_of(state_table));
     spi_exec("CREATE TABLE " + history + " (lead " + key_type +
                  " NOT NULL, LIKE leadscore.stage_history INCLUDING DEFAULTS, PRIMARY KEY (lead, id))",

@@ -131,6 +131,17 @@ std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
     std::shared_ptr<CompiledModel> cm = get_model(model, true);
     SpiConnection spi;
     StateStore store(*cm);
+    if (store.coordinates_shards()) {
+        // Citus: one UPDATE marks the due rows of every shard; each shard's trigger
+        // (state_refreshed) computes them on its node, all shards at once.
+        const std::string table = "leadscore." + quote_ident(cm->tracking->state_table);
+        spi_exec("WITH due AS MATERIALIZED (SELECT lead, score FROM " + table + " WHERE next_change <= $1), "
+                 "done AS (UPDATE " + table + " SET scored_at = $1, next_change = '-infinity' WHERE next_change <= $1 "
+                 "RETURNING lead, score) "
+                 "SELECT count(*) FROM done JOIN due USING (lead) WHERE done.score IS DISTINCT FROM due.score",
+                 {{TIMESTAMPTZOID, timestamp_text(as_of)}});
+        return DatumGetInt64(*spi_datum(0, 1));
+    }
     std::vector<StoredState> due = store.read_due(as_of);
     // Summaries pruned past as_of (a refresh as of an earlier time) are rebuilt from raw rows.
     std::vector<std::string> rebuild;

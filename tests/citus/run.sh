@@ -120,7 +120,9 @@ check "funnel counts every lead" "$(q -c "SELECT sum(leads) FROM leadscore.funne
 check "explain() sums to the score" \
     "$(q -c "SELECT sum(points) = (SELECT engagement_score + fit_score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401')
              FROM leadscore.explain('demo', 401::bigint, (SELECT scored_at FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401'))")" t
-check "refresh() runs over every shard" "$(q -c "SELECT leadscore.refresh('demo', now() + interval '40 days') >= 0")" t
+check "refresh() runs on every shard and says how many scores changed" "$(q -c "SELECT leadscore.refresh('demo', now() + interval '40 days') > 0")" t
+check "every refreshed row was computed on its shard (none left marked)" \
+    "$(q -c "SELECT count(*) FROM leadscore.all_state WHERE model = 'demo' AND next_change = '-infinity'")" 0
 check "after refresh(t) every score is the score as of t" \
     "$(q -c "SELECT count(*) FROM leadscore.lead_score s WHERE s.model = 'demo'
               AND s.score IS DISTINCT FROM leadscore.score('demo', s.lead_id::bigint, s.scored_at)")" 0

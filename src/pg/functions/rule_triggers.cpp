@@ -332,14 +332,6 @@ void republish(const std::string& model, const std::string& table) {
 
 }  // namespace
 
-LEADSCORE_FUNCTION(leadscore_cluster_model_changed) {
-    TriggerData* trig = trigger_arg(fcinfo, "leadscore.cluster_model_changed()");
-    // Every session of this node drops its cached models when the copy's change commits.
-    pg_guard([&] { CacheInvalidateRelcache(trig->tg_relation); });
-    invalidate_cache();
-    return PointerGetDatum(nullptr);
-}
-
 LEADSCORE_FUNCTION(leadscore_rules_changed) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.rules_changed()");
     const std::string table = RelationGetRelationName(trig->tg_relation);
