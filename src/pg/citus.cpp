@@ -137,12 +137,13 @@ void check_trackable(const std::string& model, Oid activities, const std::string
 }
 
 void create_distributed_tables(const std::string& model, const std::string& state_table, const std::string& key_type,
-                               const std::string& activities_name) {
+                               const std::string& activities_name, int fill_factor) {
     // No inheritance (Citus cannot distribute a child table): the columns of lead_state, then
     // the typed key, as the state row description expects them by name.
     const std::string state = "leadscore." + quote_ident(state_table);
     spi_exec("CREATE TABLE " + state + " (LIKE leadscore.lead_state INCLUDING DEFAULTS, lead " + key_type +
-                 " PRIMARY KEY, CHECK (model = " + quote_literal(model) + "))",
+                 " PRIMARY KEY, CHECK (model = " + quote_literal(model) + ")) WITH (fillfactor = " +
+                 std::to_string(fill_factor) + ")",
              {});
     spi_exec("SELECT pg_catalog.create_distributed_table($1, 'lead', colocate_with => $2)",
              {{TEXTOID, state}, {TEXTOID, activities_name}});

@@ -49,10 +49,10 @@ void allow_triggers();
 // (Logical-replication triggers do not apply there: replica is ignored.)
 void check_trackable(const std::string& model, Oid activities, const std::string& lead_column, Oid leads,
                      const std::optional<std::string>& lead_key);
-// Creates the model's state and history tables (unqualified state table name), distributed and
-// co-located with the activities. Needs SPI.
+// Creates the model's state table (unqualified name; with the given fillfactor) and history
+// table, distributed and co-located with the activities. Needs SPI.
 void create_distributed_tables(const std::string& model, const std::string& state_table, const std::string& key_type,
-                               const std::string& activities_name);
+                               const std::string& activities_name, int fill_factor);
 // Points leadscore.distributed_state and distributed_history at the distributed models'
 // tables (none: the empty definitions). Needs SPI.
 void sync_views();

@@ -135,6 +135,11 @@ check "the engagement aggregate over the distributed activities agrees with scor
                   s AS MATERIALIZED (SELECT lead_id::bigint AS lead_id, fit_score FROM leadscore.lead_score WHERE model = 'demo'),
                   y AS MATERIALIZED (SELECT x.lead_id, x.e, s.fit_score, leadscore.score('demo', x.lead_id, '$asof') AS sc FROM x JOIN s USING (lead_id))
              SELECT count(*) FILTER (WHERE e IS DISTINCT FROM sc - fit_score AND sc > 0 AND sc < 100) || '|' || (count(*) > 300)::text FROM y")" "0|true"
+check "scores_as_of() from the coordinator covers every lead" \
+    "$(q -c "SELECT count(*) FROM leadscore.scores_as_of('demo', now())")" 400
+check "evaluate() from the coordinator sees every lead and a third converted" \
+    "$(q -c "SELECT leads || '|' || converted FROM leadscore.evaluate('demo', 'SELECT id, id % 3 = 0 FROM crm.lead')
+             WHERE section = 'overall'")" "400|133"
 q -c "SELECT leadscore.rescore('demo')" >/dev/null
 check "rescore() from the coordinator" "$(mismatches)" 0
 

@@ -248,7 +248,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
         // finds due rows with a sequential scan instead. Filled at 45% (below), so that a
         // statement can update every row of a page in place.
         if (distributed)
-            citus::create_distributed_tables(model, state_table, key_type_name, activities_name);
+            citus::create_distributed_tables(model, state_table, key_type_name, activities_name, kStateFillFactor);
         else
             spi_exec("CREATE TABLE " + qualified + " (" + state_column(kStateLead).name + " " + key_type_name +
                          " PRIMARY KEY, CHECK (model = " + quote_literal(model) +
