@@ -50,50 +50,51 @@ std::uint32_t StateStore::model_lock_id() const {
     return static_cast<std::uint32_t>(std::hash<std::string>{}(scope));
 }
 
-void StateStore::lock_keys(const std::vector<std::string>& keys) {
-    // A lead's row and its first activities can arrive in two concurrent transactions that
-    // cannot see each other; both sides meet on a per-(model, key bucket) lock, in bucket
-    // order. Buckets bound the locks a big statement takes (the shared lock table is small).
-    if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
-    constexpr std::uint32_t kBuckets = 256;
-    const std::uint32_t model_hash = model_lock_id();
-    std::vector<std::uint32_t> buckets;
-    buckets.reserve(std::min<std::size_t>(keys.size(), kBuckets));
-    for (const std::string& k : keys)
-        buckets.push_back(static_cast<std::uint32_t>(std::hash<std::string>{}(k) % kBuckets));
+namespace {
+
+// Locks in bucket order bound what a big statement takes from the small shared lock table.
+constexpr std::uint32_t kLockBuckets = 256;
+
+std::uint32_t lock_bucket(const std::string& key) {
+    return static_cast<std::uint32_t>(std::hash<std::string>{}(key) % kLockBuckets);
+}
+
+// Takes the exclusive advisory locks (model, bucket, lock class) of these buckets, in order.
+void lock_buckets(std::uint32_t model_hash, std::vector<std::uint32_t> buckets, std::uint16_t lock_class) {
     std::sort(buckets.begin(), buckets.end());
     buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
     pg_guard([&] {
         for (std::uint32_t b : buckets) {
             LOCKTAG tag;
-            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, 3);
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, lock_class);
             (void)LockAcquire(&tag, ExclusiveLock, false, false);
         }
     });
 }
 
+}  // namespace
+
+void StateStore::lock_keys(const std::vector<std::string>& keys) {
+    // A lead's row and its first activities can arrive in two concurrent transactions that
+    // cannot see each other; both sides meet on a per-(model, key bucket) lock.
+    if (!OidIsValid(cm_.tracking->leads) || keys.empty()) return;
+    std::vector<std::uint32_t> buckets;
+    buckets.reserve(std::min<std::size_t>(keys.size(), kLockBuckets));
+    for (const std::string& k : keys) buckets.push_back(lock_bucket(k));
+    lock_buckets(model_lock_id(), std::move(buckets), 3);
+}
+
 void StateStore::lock_related_keys(const std::string& relation, const std::vector<std::string>* keys) {
     // A lead that starts (or stops) referring to a related row, and a change of that row, meet
-    // here before either reads the other: per-(model, relation, key bucket), in bucket order,
-    // always before the leads' own locks.
-    constexpr std::uint32_t kBuckets = 256;
-    const std::uint32_t model_hash = model_lock_id();
+    // here before either reads the other: per-(model, relation, key bucket), always before the
+    // leads' own locks.
     std::vector<std::uint32_t> buckets;
     if (!keys) {
-        for (std::uint32_t b = 0; b < kBuckets; b++) buckets.push_back(b);
+        for (std::uint32_t b = 0; b < kLockBuckets; b++) buckets.push_back(b);
     } else {
-        for (const std::string& k : *keys)
-            buckets.push_back(static_cast<std::uint32_t>(std::hash<std::string>{}(relation + '\x1f' + k) % kBuckets));
+        for (const std::string& k : *keys) buckets.push_back(lock_bucket(relation + '\x1f' + k));
     }
-    std::sort(buckets.begin(), buckets.end());
-    buckets.erase(std::unique(buckets.begin(), buckets.end()), buckets.end());
-    pg_guard([&] {
-        for (std::uint32_t b : buckets) {
-            LOCKTAG tag;
-            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, b, 5);
-            (void)LockAcquire(&tag, ExclusiveLock, false, false);
-        }
-    });
+    lock_buckets(model_lock_id(), std::move(buckets), 5);
 }
 
 void StateStore::lock_replica_writer() {
