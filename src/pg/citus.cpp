@@ -80,6 +80,8 @@ std::optional<Shard> shard_of(Oid relid) {
     const std::string suffix = underscore == std::string::npos ? std::string() : name.substr(underscore + 1);
     const bool numbered = !suffix.empty() && suffix.size() < 19 &&
                           suffix.find_first_not_of("0123456789") == std::string::npos;
+    std::optional<SpiConnection> spi;
+    if (numbered) spi.emplace();
     if (numbered && loaded() &&
         spi_exec("SELECT s.logicalrelid::oid, s.shardminvalue FROM pg_catalog.pg_dist_shard s WHERE s.shardid = $2 "
                  "AND pg_catalog.to_regclass(pg_catalog.shard_name(s.logicalrelid, s.shardid)) = $1::oid::regclass",
@@ -192,10 +194,7 @@ void sync_views() {
 }
 
 void ensure_cluster_model() {
-    if (spi_exec("SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'cluster_model' "
-                 "AND relnamespace = 'leadscore'::regnamespace",
-                 {}, true) > 0)
-        return;
+    if (OidIsValid(leadscore_relation_oid("cluster_model"))) return;
     spi_exec("CREATE TABLE leadscore.cluster_model (model text PRIMARY KEY, tables jsonb NOT NULL)", {});
     spi_exec("COMMENT ON TABLE leadscore.cluster_model IS 'Copy of each distributed model''s rules, stages, lists "
              "and tracking that every Citus node reads (written by leadscore in the rule edit''s transaction)'",
@@ -229,10 +228,7 @@ void publish_model(const std::string& model) {
 }
 
 void unpublish_model(const std::string& model) {
-    if (spi_exec("SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'cluster_model' "
-                 "AND relnamespace = 'leadscore'::regnamespace",
-                 {}, true) == 0)
-        return;
+    if (!OidIsValid(leadscore_relation_oid("cluster_model"))) return;
     spi_exec("DELETE FROM leadscore.cluster_model WHERE model = $1", {{TEXTOID, model}});
 }
 

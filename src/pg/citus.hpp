@@ -25,7 +25,7 @@ std::optional<Distribution> distribution_of(Oid relid);
 bool is_reference_table(Oid relid);
 
 // The shard a relation is (the relation a live trigger fires on): its distributed table and
-// hash range. nullopt for any other relation. Needs SPI; cached per relation.
+// hash range. nullopt for any other relation. Cached per relation (SPI only to fill the cache).
 struct Shard {
     Oid logical = InvalidOid;
     std::int64_t id = 0;

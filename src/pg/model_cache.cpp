@@ -30,8 +30,6 @@ struct ModelCache {
     std::vector<std::shared_ptr<CompiledModel>> retired;
     // Relations whose change (rule edits, DDL on tracked tables) makes the cache stale.
     std::unordered_set<Oid> watched;
-    // Relations live triggers fired on, and whether each is a Citus shard.
-    std::unordered_map<Oid, bool> trigger_relations;
     bool valid = true;
     bool callbacks_registered = false;
     std::uint64_t generation = 0;
@@ -48,7 +46,6 @@ void sweep() {
     if (!g.valid) {
         for (auto& [name, cm] : g.models) g.retired.push_back(std::move(cm));
         g.models.clear();
-        g.trigger_relations.clear();
         g.valid = true;
     }
     for (std::size_t i = 0; i < g.retired.size();) {
@@ -181,12 +178,8 @@ void localize(CompiledModel& cm, const citus::Shard& shard) {
 
 std::shared_ptr<CompiledModel> get_model_for_trigger(const std::string& name, Oid relid) {
     sweep();
-    auto kind = g.trigger_relations.find(relid);
-    if (kind == g.trigger_relations.end()) {
-        SpiConnection spi;
-        kind = g.trigger_relations.emplace(relid, citus::shard_of(relid).has_value()).first;
-    }
-    if (!kind->second) return get_model(name, true);
+    const std::optional<citus::Shard> shard = citus::shard_of(relid);
+    if (!shard) return get_model(name, true);
     const std::string cache_key = name + "\x1f#" + std::to_string(relid);
     if (auto it = g.models.find(cache_key); it != g.models.end()) return it->second;
     watch_rule_tables();
@@ -198,7 +191,7 @@ std::shared_ptr<CompiledModel> get_model_for_trigger(const std::string& name, Oi
               "Track it on the coordinator with leadscore.track(...).");
     if (!cm->tracking)
         raise(sqlstate::kObjectNotInPrerequisiteState, "leadscore model \"" + name + "\" is not tracked");
-    localize(*cm, *citus::shard_of(relid));
+    localize(*cm, *shard);
     g.models[cache_key] = cm;
     return cm;
 }
