@@ -12,10 +12,16 @@ namespace leadscore::pg {
 
 NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored, Summary summary,
                            MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode) {
+    const EngagementResult e = compute_engagement(model, summary, as_of, false);
+    return new_state_of(model, key, stored, combine_score(model, fit, fit_disqualified, e), fit_disqualified,
+                        std::move(summary), as_of, mode);
+}
+
+NewState new_state_of(const Model& model, const std::string& key, const StoredState* stored, LeadScore result,
+                      bool fit_disqualified, Summary summary, Timestamp as_of, StageMode mode) {
     NewState ns;
     ns.key = key;
-    EngagementResult e = compute_engagement(model, summary, as_of, false);
-    ns.result = combine_score(model, fit, fit_disqualified, e);
+    ns.result = std::move(result);
     ns.fit_disqualified = fit_disqualified;
     ns.summary = std::move(summary);
     if (stored && stored->initialized) {
@@ -125,6 +131,17 @@ std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, b
     return score_changes;
 }
 
+NewState refreshed_state(const Model& model, const StoredState& s, std::map<std::string, Summary>& rebuilt,
+                         Timestamp as_of) {
+    Summary summary = s.summary;
+    if (!s.summary.exact_at(as_of)) {
+        auto it = rebuilt.find(s.key);
+        summary = it == rebuilt.end() ? Summary() : std::move(it->second);
+    }
+    return compute_new_state(model, s.key, &s, std::move(summary), s.fit, s.fit_disqualified, as_of,
+                             StageMode::KeepSticky);
+}
+
 std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
     // Lock first: a rule change committed while we waited is seen when the model is loaded.
     StateStore(*get_model(model, true)).lock_for_write();
@@ -153,13 +170,7 @@ std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
     std::int64_t score_changes = 0;
     for (const StoredState& s : due) {
         if (!s.initialized) continue;
-        Summary summary = s.summary;
-        if (!s.summary.exact_at(as_of)) {
-            auto it = fresh.find(s.key);
-            summary = it == fresh.end() ? Summary() : std::move(it->second);
-        }
-        NewState ns = compute_new_state(*cm->model, s.key, &s, std::move(summary), s.fit, s.fit_disqualified, as_of,
-                                        StageMode::KeepSticky);
+        NewState ns = refreshed_state(*cm->model, s, fresh, as_of);
         if (s.score != ns.result.score) score_changes++;
         changed.push_back(std::move(ns));
     }

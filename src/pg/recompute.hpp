@@ -2,6 +2,7 @@
 // rows) and refresh (expiry and decay that came due).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ enum class StageMode { Fresh, KeepSticky };
 // the stored row (KeepSticky: a sticky stage is not left downward, as refresh() wants).
 NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored,
                            Summary summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode);
+// The same from a result already computed (its stage change against the stored row).
+NewState new_state_of(const Model& model, const std::string& key, const StoredState* stored, LeadScore result,
+                      bool fit_disqualified, Summary summary, Timestamp as_of, StageMode mode);
 
 // Recomputes every lead of the model from scratch as of a time; returns how many stored
 // scores changed. Takes the exclusive state lock itself.
@@ -32,6 +36,10 @@ void rebuild_leads(const std::shared_ptr<CompiledModel>& cm, const std::vector<s
 // Rescores leads whose row, related rows or existence changed, under their key locks: fit from
 // their rows, and their activities matched again when activity rules read the lead.
 void resync_leads(std::shared_ptr<CompiledModel> cm, const std::vector<std::string>& keys);
+// A stored lead's state as refresh() computes it as of a time (a sticky stage is kept; a summary
+// pruned past as_of is replaced by the lead's entry in rebuilt, read from its raw rows).
+NewState refreshed_state(const Model& model, const StoredState& s, std::map<std::string, Summary>& rebuilt,
+                         Timestamp as_of);
 // Applies expiry and decay due by as_of; returns how many stored scores changed.
 std::int64_t refresh_model(const std::string& model, Timestamp as_of);
 

@@ -285,14 +285,9 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
         engagement.engagement = s.engagement;
         engagement.disqualified = s.disqualified;
         engagement.next_change = s.next_change;
-        NewState n;
-        n.result = combine_score(*cm.model, f.fit, f.disqualified, engagement);
+        NewState n = new_state_of(*cm.model, s.key, &s, combine_score(*cm.model, f.fit, f.disqualified, engagement),
+                                  f.disqualified, Summary(), as_of, StageMode::Fresh);
         if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) continue;
-        n.key = s.key;
-        n.fit_disqualified = f.disqualified;
-        n.previous_stage = s.stage;
-        n.stage_changed = n.result.stage != s.stage;
-        n.stage_since = n.stage_changed ? std::optional<Timestamp>(as_of) : s.stage_since;
         if (n.result.score != s.score) out.score_changes++;
         out.direct.push_back(std::move(n));
         check_for_interrupts();

@@ -69,15 +69,12 @@ LEADSCORE_FUNCTION(leadscore_state_refreshed) {
     parse_state_fields(row, fields, StateFieldsNeeded::All, stored);
     HeapTuple result = trig->tg_newtuple;
     if (!stored.initialized) return PointerGetDatum(result);
-    Summary summary = stored.summary;
-    if (!summary.exact_at(as_of)) {
-        std::map<std::string, Summary> fresh;
+    std::map<std::string, Summary> rebuilt;
+    if (!stored.summary.exact_at(as_of)) {
         const std::vector<std::string> key = {stored.key};
-        collect_activities(*cm, &key, fresh);
-        summary = fresh.count(stored.key) ? std::move(fresh[stored.key]) : Summary();
+        collect_activities(*cm, &key, rebuilt);
     }
-    NewState ns = compute_new_state(*cm->model, stored.key, &stored, std::move(summary), stored.fit,
-                                    stored.fit_disqualified, as_of, StageMode::KeepSticky);
+    NewState ns = refreshed_state(*cm->model, stored, rebuilt, as_of);
     const std::string bytes = stored_summary(*cm->model, ns.summary, as_of).serialize();
     pg_guard([&] {
         encode_results(ns, bytes, as_of, row);
