@@ -72,6 +72,30 @@ CREATE FUNCTION leadscore.state_refreshed() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_state_refreshed';
 COMMENT ON FUNCTION leadscore.state_refreshed() IS 'Trigger on the shards of a Citus-distributed state table: computes a row''s refresh on its node when refresh() on the coordinator marks it (next_change = -infinity).';
+CREATE FUNCTION leadscore.notify_stage_changes(model text DEFAULT NULL) RETURNS bigint
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_notify_stage_changes';
+COMMENT ON FUNCTION leadscore.notify_stage_changes(text) IS 'Citus: sends on channel leadscore_stage the notifications of stage changes scored on the shards (live triggers, refresh) that were not sent yet, in the order they happened, from this node and in this transaction; returns how many. Run it on the coordinator, where listeners connect (leadscore.stage_notifier() calls it in a loop). Models that are not distributed have none.';
+CREATE PROCEDURE leadscore.stage_notifier(run_for interval DEFAULT '55 seconds', every interval DEFAULT '1 second')
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    stop_at timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) run_for;
+BEGIN
+    -- One transaction per round: each round's notifications are delivered when it commits.
+    LOOP
+        PERFORM leadscore.notify_stage_changes();
+        COMMIT;
+        EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) stop_at;
+        PERFORM pg_catalog.pg_sleep(pg_catalog.date_part('epoch', every));
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE leadscore.stage_notifier(interval, interval) IS 'Citus: calls leadscore.notify_stage_changes() every "every" for "run_for", committing after each call; schedule it every minute with pg_cron (CALL leadscore.stage_notifier()) for notifications within about a second of the commit.';
+REVOKE EXECUTE ON FUNCTION leadscore.notify_stage_changes(text) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE leadscore.stage_notifier(interval, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION leadscore.notify_stage_changes(text) TO leadscore_admin;
+GRANT EXECUTE ON PROCEDURE leadscore.stage_notifier(interval, interval) TO leadscore_admin;
 
 CREATE OR REPLACE VIEW leadscore.lead_score AS
     SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,

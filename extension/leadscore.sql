@@ -612,6 +612,26 @@ CREATE FUNCTION leadscore.state_refreshed() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'leadscore_state_refreshed';
 COMMENT ON FUNCTION leadscore.state_refreshed() IS 'Trigger on the shards of a Citus-distributed state table: computes a row''s refresh on its node when refresh() on the coordinator marks it (next_change = -infinity).';
+CREATE FUNCTION leadscore.notify_stage_changes(model text DEFAULT NULL) RETURNS bigint
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'leadscore_notify_stage_changes';
+COMMENT ON FUNCTION leadscore.notify_stage_changes(text) IS 'Citus: sends on channel leadscore_stage the notifications of stage changes scored on the shards (live triggers, refresh) that were not sent yet, in the order they happened, from this node and in this transaction; returns how many. Run it on the coordinator, where listeners connect (leadscore.stage_notifier() calls it in a loop). Models that are not distributed have none.';
+CREATE PROCEDURE leadscore.stage_notifier(run_for interval DEFAULT '55 seconds', every interval DEFAULT '1 second')
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    stop_at timestamptz := pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) run_for;
+BEGIN
+    -- One transaction per round: each round's notifications are delivered when it commits.
+    LOOP
+        PERFORM leadscore.notify_stage_changes();
+        COMMIT;
+        EXIT WHEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) stop_at;
+        PERFORM pg_catalog.pg_sleep(pg_catalog.date_part('epoch', every));
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE leadscore.stage_notifier(interval, interval) IS 'Citus: calls leadscore.notify_stage_changes() every "every" for "run_for", committing after each call; schedule it every minute with pg_cron (CALL leadscore.stage_notifier()) for notifications within about a second of the commit.';
 
 CREATE VIEW leadscore.lead_score AS
     SELECT s.model, s.lead_id, s.score, s.fit_score, s.engagement_score, s.stage, s.disqualified, s.stage_since,
@@ -708,6 +728,8 @@ REVOKE EXECUTE ON FUNCTION leadscore.set_replica(text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.untrack(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.rescore(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION leadscore.refresh(text, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION leadscore.notify_stage_changes(text) FROM PUBLIC;
+REVOKE EXECUTE ON PROCEDURE leadscore.stage_notifier(interval, interval) FROM PUBLIC;
 
 -- ---------------------------------------------------------------------------
 -- Analytics: scores as of any date from raw history, evaluation, backtesting.
@@ -1099,6 +1121,8 @@ GRANT INSERT, UPDATE, DELETE ON leadscore.relation, leadscore.fit_condition, lea
     TO leadscore_admin;
 GRANT USAGE ON SEQUENCE leadscore.fit_condition_id_seq, leadscore.activity_condition_id_seq TO leadscore_admin;
 GRANT EXECUTE ON FUNCTION leadscore.rescore(text), leadscore.refresh(text, timestamptz) TO leadscore_admin;
+GRANT EXECUTE ON FUNCTION leadscore.notify_stage_changes(text) TO leadscore_admin;
+GRANT EXECUTE ON PROCEDURE leadscore.stage_notifier(interval, interval) TO leadscore_admin;
 
 -- ---------------------------------------------------------------------------
 -- BI views and the account roll-up: stable names, every column commented.

@@ -390,6 +390,9 @@ SELECT stage, leads, position FROM leadscore.funnel WHERE model = 'sc_refresh' O
 -- stored scores equal the scores from scratch as of their scored_at
 SELECT bool_and(s.score = leadscore.score('sc_refresh', s.lead_id::int, s.scored_at)) AS exact
   FROM leadscore.lead_score s WHERE s.model = 'sc_refresh';
+-- on one machine changes are notified as they happen: nothing waits for notify_stage_changes()
+SELECT leadscore.notify_stage_changes('sc_refresh') AS waiting, leadscore.notify_stage_changes() AS waiting_in_any_model;
+SELECT leadscore.notify_stage_changes('no_such_model');
 
 -- ===========================================================================
 -- Huge statements apply their occurrences in batches (leadscore.batch_occurrences)

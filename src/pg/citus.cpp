@@ -157,9 +157,12 @@ void create_distributed_tables(const std::string& model, const std::string& stat
              {});
     const std::string history = "leadscore." + quote_ident(history_table_of(state_table));
     spi_exec("CREATE TABLE " + history + " (lead " + key_type +
-                 " NOT NULL, LIKE leadscore.stage_history INCLUDING DEFAULTS, PRIMARY KEY (lead, id))",
+                 " NOT NULL, LIKE leadscore.stage_history INCLUDING DEFAULTS, notify_pending boolean NOT NULL "
+                 "DEFAULT false, PRIMARY KEY (lead, id))",
              {});
     spi_exec("CREATE INDEX ON " + history + " (changed_at)", {});
+    // Changes scored on a node wait here for leadscore.notify_stage_changes() on the coordinator.
+    spi_exec("CREATE INDEX ON " + history + " (id) WHERE notify_pending", {});
     spi_exec("COMMENT ON TABLE " + history + " IS " +
                  quote_literal("leadscore stage history of model " + model + " (managed by leadscore.track)"),
              {});

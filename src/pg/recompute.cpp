@@ -157,7 +157,10 @@ std::int64_t refresh_model(const std::string& model, Timestamp as_of) {
                  "RETURNING lead, score) "
                  "SELECT count(*) FROM done JOIN due USING (lead) WHERE done.score IS DISTINCT FROM due.score",
                  {{TIMESTAMPTZOID, timestamp_text(as_of)}});
-        return DatumGetInt64(*spi_datum(0, 1));
+        const std::int64_t score_changes = DatumGetInt64(*spi_datum(0, 1));
+        // Notified in this transaction, like a refresh on one machine.
+        store.notify_pending_changes();
+        return score_changes;
     }
     std::vector<StoredState> due = store.read_due(as_of);
     // Summaries pruned past as_of (a refresh as of an earlier time) are rebuilt from raw rows.

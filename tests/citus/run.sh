@@ -64,6 +64,10 @@ mismatches() {
            WHERE s.model = 'demo' AND s.score IS DISTINCT FROM leadscore.score('demo', s.lead_id::bigint, s.scored_at)"
 }
 check "every stored score equals score() after track()" "$(mismatches)" 0
+history=$(q -c "SELECT 'leadscore.' || quote_ident(state_table || '_history') FROM leadscore.tracking WHERE model = 'demo'")
+pending() { q -c "SELECT count(*) FROM $history WHERE notify_pending"; }
+check "track()'s initial scoring records stage changes without notifying them" \
+    "$(q -c "SELECT count(*) > 0 FROM $history")|$(pending)" "t|0"
 check "lead_score lists every lead once" "$(q -c "SELECT count(*), count(DISTINCT lead_id) FROM leadscore.lead_score WHERE model = 'demo'")" "400|400"
 
 # Live scoring on the shards: a single row, a COPY, a rollback.
@@ -97,6 +101,30 @@ q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (401, 'demo r
 q -c "DELETE FROM crm.lead WHERE id = 5"
 check "lead updates, inserts and deletes are scored" "$(mismatches)|$(q -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'demo'")" "0|400"
 
+# Notifications of the changes scored on the shards: they wait, marked, in the distributed
+# history; notify_stage_changes() on the coordinator sends them, in order, in its transaction.
+waiting=$(pending)
+check "stage changes scored on the shards wait to be notified" "$((waiting > 0))" 1
+q -c "BEGIN; SELECT leadscore.notify_stage_changes(); ROLLBACK;" >/dev/null
+check "a rolled-back notify_stage_changes() leaves them waiting" "$(pending)" "$waiting"
+quiet=$(q -c "SELECT lead_id FROM leadscore.lead_score WHERE model = 'demo' AND stage IS NULL ORDER BY score DESC, lead_id LIMIT 1")
+q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT $quiet, 'demo request', now() FROM generate_series(1, 3)" >/dev/null
+waiting=$(pending)
+q -c "LISTEN leadscore_stage; SELECT leadscore.notify_stage_changes();" > "$dir/notify.out"
+check "notify_stage_changes() sends each waiting change once and says how many" \
+    "$(head -1 "$dir/notify.out")|$(grep -c '^Asynchronous notification "leadscore_stage"' "$dir/notify.out")|$(pending)" "$waiting|$waiting|0"
+payload=$(grep "\"lead_id\":\"$quiet\"" "$dir/notify.out" | tail -1 | sed -e 's/^Asynchronous notification "leadscore_stage" with payload "//' -e 's/" received from server process with PID [0-9]*\.$//')
+check "the payload is the change as recorded (model, lead, stages, score, time)" \
+    "$(q -c "SELECT ('$payload'::jsonb - 'changed_at') = jsonb_build_object('model', model, 'lead_id', lead_id, 'from_stage', from_stage,
+                    'to_stage', to_stage, 'score', score) AND ('$payload'::jsonb ->> 'changed_at')::timestamptz = changed_at
+             FROM leadscore.stage_change WHERE model = 'demo' AND lead_id = '$quiet' ORDER BY changed_at DESC LIMIT 1")" t
+check "a second call has nothing left to send" "$(q -c "SELECT leadscore.notify_stage_changes()")" 0
+q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT i, 'demo request', now() FROM generate_series(20, 30) i" >/dev/null
+waiting=$(pending)
+q -c "LISTEN leadscore_stage" -c "CALL leadscore.stage_notifier('0 seconds')" > "$dir/notifier.out"
+check "stage_notifier() sends them and commits" \
+    "$(grep -c '^Asynchronous notification "leadscore_stage"' "$dir/notifier.out")|$(pending)" "$waiting|0"
+
 # Rule, stage and fit edits on the coordinator rescore every shard in the same transaction.
 q -c "UPDATE leadscore.activity_rule SET points = 3 WHERE model = 'demo' AND name = 'views'"
 check "an activity rule edit" "$(mismatches)" 0
@@ -120,7 +148,10 @@ check "funnel counts every lead" "$(q -c "SELECT sum(leads) FROM leadscore.funne
 check "explain() sums to the score" \
     "$(q -c "SELECT sum(points) = (SELECT engagement_score + fit_score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401')
              FROM leadscore.explain('demo', 401::bigint, (SELECT scored_at FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '401'))")" t
-check "refresh() runs on every shard and says how many scores changed" "$(q -c "SELECT leadscore.refresh('demo', now() + interval '40 days') > 0")" t
+q -c "LISTEN leadscore_stage; SELECT leadscore.refresh('demo', now() + interval '40 days') > 0;" > "$dir/refresh.out"
+check "refresh() runs on every shard and says how many scores changed" "$(head -1 "$dir/refresh.out")" t
+check "refresh() notifies the stage changes computed on the shards in its transaction" \
+    "$(($(grep -c '^Asynchronous notification "leadscore_stage"' "$dir/refresh.out") > 0))|$(pending)" "1|0"
 check "every refreshed row was computed on its shard (none left marked)" \
     "$(q -c "SELECT count(*) FROM leadscore.all_state WHERE model = 'demo' AND next_change = '-infinity'")" 0
 check "after refresh(t) every score is the score as of t" \

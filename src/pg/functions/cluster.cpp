@@ -1,6 +1,7 @@
 // SQL API for Citus clusters (docs/scale-out.md): the trigger that drops a node's cached
-// models when its copy of their rules changes, and the per-shard refresh that the
-// coordinator's refresh() fans out to every state shard at once.
+// models when its copy of their rules changes, the per-shard refresh that the coordinator's
+// refresh() fans out to every state shard at once, and the notifications of stage changes
+// scored on the shards.
 #include <cstring>
 #include <map>
 #include <memory>
@@ -88,6 +89,19 @@ LEADSCORE_FUNCTION(leadscore_state_refreshed) {
     });
     if (ns.stage_changed)
         store.record_stage_changes({StageChange{ns.key, ns.previous_stage, ns.result.stage, ns.result.score}}, as_of,
-                                   false);
+                                   true);
     return PointerGetDatum(result);
+}
+
+// The stage changes scored on the shards of distributed models, notified from the node this
+// runs on (the coordinator: where listeners connect), in this transaction.
+LEADSCORE_FUNCTION(leadscore_notify_stage_changes) {
+    const std::vector<std::string> models = models_arg(fcinfo, 0);
+    std::int64_t sent = 0;
+    for (const std::string& m : models) {
+        std::shared_ptr<CompiledModel> cm = get_model(m, true);
+        SpiConnection spi;
+        sent += StateStore(*cm).notify_pending_changes();
+    }
+    PG_RETURN_INT64(sent);
 }

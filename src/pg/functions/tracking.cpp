@@ -1,5 +1,7 @@
 // SQL API: track() attaches a model to the CRM's tables (state table, live triggers on the
 // tables and their partitions, initial scoring); untrack() detaches it.
+#include <algorithm>
+
 #include "pg/args.hpp"
 #include "pg/citus.hpp"
 #include "pg/model_cache.hpp"
@@ -78,11 +80,20 @@ void create_triggers(const std::string& prefix, const std::string& table, const 
              {});
 }
 
-// A partition's row trigger is a clone that goes with its parent's.
+// A partition's row trigger is a clone that goes with its parent's. Only those that exist
+// (no "does not exist" notices, which Citus repeats for every shard).
 void drop_triggers(const std::string& prefix, const std::string& table, bool partition = false) {
-    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc", "_row", "_rtrunc"})
-        if (!partition || std::string(suffix) != "_row")
-            spi_exec("DROP TRIGGER IF EXISTS " + quote_ident(prefix + suffix) + " ON " + table, {});
+    std::vector<std::string> present;
+    const std::uint64_t n =
+        spi_exec("SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal",
+                 {{TEXTOID, table}}, true);
+    for (std::uint64_t i = 0; i < n; i++) present.push_back(*spi_text(i, 1));
+    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc", "_row", "_rtrunc"}) {
+        const std::string name = prefix + suffix;
+        if ((!partition || std::string(suffix) != "_row") &&
+            std::find(present.begin(), present.end(), name) != present.end())
+            spi_exec("DROP TRIGGER " + quote_ident(name) + " ON " + table, {});
+    }
 }
 
 // Logical replication applies changes with session_replication_role = replica: only triggers
