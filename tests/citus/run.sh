@@ -207,6 +207,18 @@ echo "# citus: multi-shard batches cancelled by Citus's distributed deadlock det
 check "4 clients loaded without other errors" "$(grep -h '^ERROR' "$dir"/load*.err | grep -v 'distributed deadlock' | head -3)" ""
 check "stored == recomputed after the randomized load" "$(mismatches)" 0
 
+# Rebalancing: a shard group (leads, activities, state, history of those leads) moves to
+# another node with its triggers; that node scores its leads from then on.
+moved=$(q -c "SELECT lead_id FROM leadscore.lead_score WHERE model = 'demo' AND score > 0 AND score < 50 ORDER BY lead_id LIMIT 1")
+shard=$(q -c "SELECT get_shard_id_for_distribution_column('crm.activity', $moved)")
+from=$(q -c "SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard")
+to=$(q -c "SELECT nodeport FROM pg_dist_node WHERE shouldhaveshards AND nodeport <> $from ORDER BY nodeport LIMIT 1")
+q -c "SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, shard_transfer_mode => 'block_writes')" >/dev/null
+before=$(q -c "SELECT score FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '$moved'")
+q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES ($moved, 'webinar', now())"
+check "after a shard move the new node scores the moved leads" \
+    "$(q -c "SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard")|$(q -c "SELECT score > $before FROM leadscore.lead_score WHERE model = 'demo' AND lead_id = '$moved'")|$(mismatches)" "$to|t|0"
+
 q -c "SELECT leadscore.untrack('demo')" >/dev/null
 check "untrack() drops the distributed state and history" \
     "$(q -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'leadscore.state_%'")" 0
