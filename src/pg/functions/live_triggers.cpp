@@ -114,8 +114,10 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
     const InvokerTrigger invoker(fcinfo);
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
-        rescore_model(get_model_for_trigger(model, RelationGetRelid(trig->tg_relation)), transaction_now(), true,
-                      nullptr);
+        std::shared_ptr<CompiledModel> cm = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
+        // A Citus shard (one that a shard move gave the table's truncate trigger): the
+        // distributed table's own trigger rescores every shard.
+        if (!cm->tracking->on_shard) rescore_model(cm, transaction_now(), true, nullptr);
         return trigger_result();
     }
     // Lock first, then load the rules: a rule change committed meanwhile is seen.
@@ -301,6 +303,7 @@ LEADSCORE_FUNCTION(leadscore_lead_changed) {
     const std::string model = trig->tg_trigger->tgargs[0];
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event)) {
         std::shared_ptr<CompiledModel> cm = get_model_for_trigger(model, RelationGetRelid(trig->tg_relation));
+        if (cm->tracking->on_shard) return trigger_result();
         SpiConnection spi;
         StateStore store(*cm);
         store.lock_for_write();

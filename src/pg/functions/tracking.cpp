@@ -46,6 +46,12 @@ void check_state_table(const std::string& qualified, Oid key_type) {
 
 std::string trigger_prefix(const std::string& state_table) { return "leadscore_" + state_table; }
 
+// Triggers fire in name order. On a Citus table the truncate trigger must come after Citus's
+// own (truncate_trigger_<oid>, which empties the shards) to see the table empty.
+std::string truncate_trigger_name(const std::string& prefix, bool distributed) {
+    return (distributed ? "z_" : "") + prefix + "_trunc";
+}
+
 AttrNumber column_of(Oid rel, const std::string& col, const std::string& relname, const char* argname) {
     AttrNumber att = InvalidAttrNumber;
     pg_guard([&] { att = get_attnum(rel, col.c_str()); });
@@ -62,7 +68,7 @@ bool has_leading_index(Oid rel, AttrNumber att) {
 }
 
 void create_triggers(const std::string& prefix, const std::string& table, const std::string& function,
-                     const std::string& model) {
+                     const std::string& model, bool distributed = false) {
     const std::string arg = quote_literal(model);
     const std::string fn = "leadscore." + function + "(" + arg + ")";
     spi_exec("CREATE TRIGGER " + quote_ident(prefix + "_ins") + " AFTER INSERT ON " + table +
@@ -75,7 +81,7 @@ void create_triggers(const std::string& prefix, const std::string& table, const 
     spi_exec("CREATE TRIGGER " + quote_ident(prefix + "_del") + " AFTER DELETE ON " + table +
                  " REFERENCING OLD TABLE AS leadscore_old FOR EACH STATEMENT EXECUTE FUNCTION " + fn,
              {});
-    spi_exec("CREATE TRIGGER " + quote_ident(prefix + "_trunc") + " AFTER TRUNCATE ON " + table +
+    spi_exec("CREATE TRIGGER " + quote_ident(truncate_trigger_name(prefix, distributed)) + " AFTER TRUNCATE ON " + table +
                  " FOR EACH STATEMENT EXECUTE FUNCTION " + fn,
              {});
 }
@@ -88,12 +94,13 @@ void drop_triggers(const std::string& prefix, const std::string& table, bool par
         spi_exec("SELECT tgname::text FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal",
                  {{TEXTOID, table}}, true);
     for (std::uint64_t i = 0; i < n; i++) present.push_back(*spi_text(i, 1));
-    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc", "_row", "_rtrunc"}) {
-        const std::string name = prefix + suffix;
-        if ((!partition || std::string(suffix) != "_row") &&
-            std::find(present.begin(), present.end(), name) != present.end())
+    std::vector<std::string> names;
+    for (const char* suffix : {"_ins", "_upd", "_del", "_trunc", "_rtrunc"}) names.push_back(prefix + suffix);
+    if (!partition) names.push_back(prefix + "_row");
+    names.push_back(truncate_trigger_name(prefix, true));
+    for (const std::string& name : names)
+        if (std::find(present.begin(), present.end(), name) != present.end())
             spi_exec("DROP TRIGGER " + quote_ident(name) + " ON " + table, {});
-    }
 }
 
 // Logical replication applies changes with session_replication_role = replica: only triggers
@@ -272,11 +279,11 @@ LEADSCORE_FUNCTION(leadscore_track) {
                  {});
         const std::string prefix = trigger_prefix(state_table);
         if (distributed) citus::allow_triggers();
-        create_triggers(prefix, activities_name, "activity_changed", model);
+        create_triggers(prefix, activities_name, "activity_changed", model, distributed);
         for (const std::string& part : partitions_of(activities))
             create_triggers(prefix, part, "activity_changed", model);
         if (OidIsValid(leads)) {
-            create_triggers(prefix, leads_name, "lead_changed", model);
+            create_triggers(prefix, leads_name, "lead_changed", model, distributed);
             for (const std::string& part : partitions_of(leads)) create_triggers(prefix, part, "lead_changed", model);
         }
         if (replica) {
