@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/decimal.hpp"
+#include "pg/commit_notify.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
 
@@ -117,15 +118,20 @@ void StateStore::record_stage_changes(const std::vector<StageChange>& changes, T
     });
     spi_exec_plan(plan, args, arg_nulls);
     pg_guard([&] { MemoryContextDelete(scratch); });
+    if (pending) signal_changes_waiting();
     if (!notify || pending) return;
     const std::string when = timestamp_text(as_of);
     for (std::size_t i = 0; i < h_keys.size(); i++)
         send_notification(stage_payload(t.model, *h_keys[i], h_from[i], h_to[i], *h_score[i], when));
 }
 
-std::int64_t StateStore::notify_pending_changes() {
+std::int64_t StateStore::notify_pending_changes(bool only_if_any) {
     const TrackingInfo& t = *cm_.tracking;
     if (!t.distributed || t.history_table.empty()) return 0;
+    // A read first: most transactions changed no stage, and an UPDATE would make every node
+    // a participant of their commit.
+    if (only_if_any && spi_exec("SELECT 1 FROM " + t.history_table + " WHERE notify_pending LIMIT 1", {}, false) == 0)
+        return 0;
     // One deliverer per model at a time: two would wait on each other's rows across shards.
     const std::uint32_t model_hash = model_lock_id();
     pg_guard([&] {

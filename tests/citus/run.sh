@@ -26,6 +26,9 @@ check() {
     if [ "$2" = "$3" ]; then echo "ok $n - citus: $1"; else echo "not ok $n - citus: $1 (got '$2', want '$3')"; fail=1; fi
 }
 
+# Sessions on the coordinator load leadscore, so that a write's stage changes scored on the
+# shards are notified when it commits (docs/scale-out.md).
+q -c "ALTER DATABASE postgres SET session_preload_libraries = 'leadscore'"
 q >/dev/null <<'SQL'
 CREATE EXTENSION leadscore;
 CREATE SCHEMA crm;
@@ -102,14 +105,29 @@ q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) VALUES (401, 'demo r
 q -c "DELETE FROM crm.lead WHERE id = 5"
 check "lead updates, inserts and deletes are scored" "$(mismatches)|$(q -c "SELECT count(*) FROM leadscore.lead_score WHERE model = 'demo'")" "0|400"
 
-# Notifications of the changes scored on the shards: they wait, marked, in the distributed
-# history; notify_stage_changes() on the coordinator sends them, in order, in its transaction.
+# Notifications of the changes scored on the shards: the coordinator's session sends those of
+# its transaction when it commits, as on one machine.
+quiet() { q -c "SELECT lead_id FROM leadscore.lead_score WHERE model = 'demo' AND stage IS NULL ORDER BY score DESC, lead_id LIMIT 1"; }
+lead=$(quiet)
+q -c "LISTEN leadscore_stage" -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT $lead, 'demo request', now() FROM generate_series(1, 3)" > "$dir/commit.out"
+check "a write through the coordinator notifies its shards' stage changes when it commits" \
+    "$(grep -c "^Asynchronous notification \"leadscore_stage\" with payload \"{\"model\":\"demo\",\"lead_id\":\"$lead\"" "$dir/commit.out")|$(pending)" "1|0"
+lead=$(quiet)
+q -c "LISTEN leadscore_stage" -c "BEGIN" \
+  -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT $lead, 'demo request', now() FROM generate_series(1, 3)" \
+  -c "ROLLBACK" -c "SELECT 1" > "$dir/rollback.out"
+check "a rolled-back write notifies nothing" "$(grep -c '^Asynchronous notification' "$dir/rollback.out")|$(pending)" "0|0"
+# With leadscore.notify_on_commit off (or sessions that do not load leadscore) they wait,
+# marked, in the distributed history; notify_stage_changes() sends them, in order, once.
+export PGOPTIONS="-c leadscore.notify_on_commit=off"
+q -c "\\copy crm.activity (lead_id, type, occurred_at) FROM '$dir/copy.tsv'"
+unset PGOPTIONS
 waiting=$(pending)
 check "stage changes scored on the shards wait to be notified" "$((waiting > 0))" 1
 q -c "BEGIN; SELECT leadscore.notify_stage_changes(); ROLLBACK;" >/dev/null
 check "a rolled-back notify_stage_changes() leaves them waiting" "$(pending)" "$waiting"
-quiet=$(q -c "SELECT lead_id FROM leadscore.lead_score WHERE model = 'demo' AND stage IS NULL ORDER BY score DESC, lead_id LIMIT 1")
-q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT $quiet, 'demo request', now() FROM generate_series(1, 3)" >/dev/null
+quiet=$(quiet)
+PGOPTIONS="-c leadscore.notify_on_commit=off" q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT $quiet, 'demo request', now() FROM generate_series(1, 3)" >/dev/null
 waiting=$(pending)
 q -c "LISTEN leadscore_stage; SELECT leadscore.notify_stage_changes();" > "$dir/notify.out"
 check "notify_stage_changes() sends each waiting change once and says how many" \
@@ -120,7 +138,7 @@ check "the payload is the change as recorded (model, lead, stages, score, time)"
                     'to_stage', to_stage, 'score', score) AND ('$payload'::jsonb ->> 'changed_at')::timestamptz = changed_at
              FROM leadscore.stage_change WHERE model = 'demo' AND lead_id = '$quiet' ORDER BY changed_at DESC LIMIT 1")" t
 check "a second call has nothing left to send" "$(q -c "SELECT leadscore.notify_stage_changes()")" 0
-q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT i, 'demo request', now() FROM generate_series(20, 30) i" >/dev/null
+PGOPTIONS="-c leadscore.notify_on_commit=off" q -c "INSERT INTO crm.activity (lead_id, type, occurred_at) SELECT i, 'demo request', now() FROM generate_series(20, 30) i" >/dev/null
 waiting=$(pending)
 q -c "LISTEN leadscore_stage" -c "CALL leadscore.stage_notifier('0 seconds')" > "$dir/notifier.out"
 check "stage_notifier() sends them and commits" \

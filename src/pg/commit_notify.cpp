@@ -1,0 +1,143 @@
+// Citus: a write through the coordinator fires live triggers on the shards, which record
+// their stage changes notify_pending (a node's part of a two-phase commit cannot NOTIFY) and
+// say so with a WARNING of their own SQLSTATE. Citus relays a node's messages to the session
+// that ran the statement; there this module swallows the WARNING and, just before the
+// transaction commits, sends the waiting changes (visible to it then, over the connections
+// that wrote them). Citus relays no messages of a COPY: a COPY always looks.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pg/commit_notify.hpp"
+#include "pg/model_cache.hpp"
+#include "pg/spi.hpp"
+#include "pg/state_store.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+}
+
+namespace leadscore::pg {
+
+bool notify_on_commit = true;
+
+namespace {
+
+const int kPendingSqlState = MAKE_SQLSTATE('L', 'S', 'P', 'N', 'D');
+
+emit_log_hook_type previous_emit_log = nullptr;
+ProcessUtility_hook_type previous_process_utility = nullptr;
+// A shard of this transaction recorded stage changes to notify (or a COPY may have).
+bool changes_waiting = false;
+// This backend is sending its own signal to the node it serves: let it through.
+bool relaying_own_signal = false;
+
+// Sees the signal: this node's own, which goes to the node it serves but not to the log, and
+// a node's, which Citus reports again here with its SQLSTATE (a WARNING: PostgreSQL calls this
+// hook only for messages that would reach the server log).
+void emit_log(ErrorData* edata) {
+    if (edata->sqlerrcode == kPendingSqlState && edata->elevel == WARNING) {
+        edata->output_to_server = false;
+        if (!relaying_own_signal) {
+            changes_waiting = true;
+            edata->output_to_client = false;
+        }
+        return;
+    }
+    if (previous_emit_log) previous_emit_log(edata);
+}
+
+void process_utility(PlannedStmt* pstmt, const char* query_string, bool read_only_tree, ProcessUtilityContext context,
+                     ParamListInfo params, QueryEnvironment* query_env, DestReceiver* dest, QueryCompletion* qc) {
+    if (IsA(pstmt->utilityStmt, CopyStmt) && reinterpret_cast<const CopyStmt*>(pstmt->utilityStmt)->is_from)
+        changes_waiting = true;
+    if (previous_process_utility)
+        previous_process_utility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+    else
+        standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc);
+}
+
+void send_waiting_changes() {
+    SpiConnection spi;
+    // Only on the coordinator (group 0), where listeners connect; only distributed models.
+    const std::uint64_t n = spi_exec(
+        "SELECT t.model FROM leadscore.tracking t WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p "
+        "WHERE p.logicalrelid = t.activities) AND (SELECT groupid FROM pg_catalog.pg_dist_local_group) = 0 "
+        "ORDER BY t.model",
+        {}, false);
+    std::vector<std::string> models;
+    for (std::uint64_t i = 0; i < n; i++) models.push_back(*spi_text(i, 1));
+    for (const std::string& m : models) {
+        std::shared_ptr<CompiledModel> cm = get_model(m, true);
+        StateStore(*cm).notify_pending_changes(true);
+    }
+}
+
+void send_at_commit() {
+    bool installed = false;
+    pg_guard([&] {
+        installed = OidIsValid(get_extension_oid("citus", true)) && OidIsValid(get_extension_oid("leadscore", true));
+    });
+    if (!installed) return;
+    // No portal at commit: the queries run on a snapshot of their own.
+    pg_guard([] { PushActiveSnapshot(GetTransactionSnapshot()); });
+    try {
+        send_waiting_changes();
+    } catch (...) {
+        pg_guard([] { PopActiveSnapshot(); });
+        throw;
+    }
+    pg_guard([] { PopActiveSnapshot(); });
+}
+
+void xact_callback(XactEvent event, void*) {
+    if (event != XACT_EVENT_PRE_COMMIT) {
+        // Committed, aborted, or prepared by the user: what waits stays for notify_stage_changes().
+        if (event != XACT_EVENT_PRE_PREPARE && event != XACT_EVENT_PARALLEL_PRE_COMMIT) changes_waiting = false;
+        return;
+    }
+    if (!changes_waiting || !notify_on_commit || IsInParallelMode()) return;
+    changes_waiting = false;
+    // An error here aborts the commit: the changes and their notifications stay together.
+    cxx_guard(ERROR, [] { send_at_commit(); });
+}
+
+}  // namespace
+
+void signal_changes_waiting() {
+    // A Citus node serving another node's statement (its connections are named so) tells that
+    // node; a session scoring its own statement's shards (local execution) knows already.
+    bool serving_another_node = false;
+    pg_guard([&] {
+        const char* name = GetConfigOption("application_name", true, false);
+        serving_another_node = name && std::strncmp(name, "citus_internal gpid=", 20) == 0;
+    });
+    if (!serving_another_node) {
+        changes_waiting = true;
+        return;
+    }
+    relaying_own_signal = true;
+    pg_guard([] {
+        ereport(WARNING, (errcode(kPendingSqlState),
+                         errmsg("leadscore: stage changes recorded on a Citus shard wait to be notified"),
+                         errhint("Load leadscore in the coordinator's sessions (session_preload_libraries) to notify "
+                                 "them at commit, or run leadscore.notify_stage_changes().")));
+    });
+    relaying_own_signal = false;
+}
+
+void register_commit_notify() {
+    previous_emit_log = emit_log_hook;
+    emit_log_hook = emit_log;
+    previous_process_utility = ProcessUtility_hook;
+    ProcessUtility_hook = process_utility;
+    RegisterXactCallback(xact_callback, nullptr);
+}
+
+}  // namespace leadscore::pg
