@@ -192,6 +192,12 @@ check "evaluate() from the coordinator sees every lead and a third converted" \
              WHERE section = 'overall'")" "400|133"
 q -c "SELECT leadscore.rescore('demo')" >/dev/null
 check "rescore() from the coordinator" "$(mismatches)" 0
+check "backtest() from the coordinator sees every lead" \
+    "$(q -c "SELECT leads FROM leadscore.backtest(ARRAY['demo'], 'SELECT id, id % 3 = 0 FROM crm.lead') WHERE section = 'overall'")" 400
+check "learn_points() from the coordinator learns from the distributed activities" \
+    "$(q -c "SELECT count(*) > 0 FROM leadscore.learn_points('demo', 'SELECT id, id % 3 = 0 FROM crm.lead')")" t
+check "suggest_stages() from the coordinator" \
+    "$(q -c "SELECT count(*) > 0 FROM leadscore.suggest_stages('demo', 'SELECT id, id % 3 = 0 FROM crm.lead', capacity => 0.2)")" t
 
 # A randomized load from 4 clients through the coordinator, then stored == recomputed. Each
 # step is its own transaction. Two multi-shard batches that touch the same leads on two nodes
