@@ -317,15 +317,15 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             results.direct.clear();
             results.score_changes = 0;
         }
-        stored = store.lock_and_read(&results.full, false);
+        stored = store.lock_and_read(&results.full, false, false);
         score_changes = results.score_changes;
         store.write_results(results.direct, as_of, std::nullopt);
     } else if (plan.recompute || plan.refit || (plan.rematch.empty() && common_types(*cm, plan.types))) {
-        stored = store.lock_and_read(nullptr, false);
+        stored = store.lock_and_read(nullptr, false, false);
     } else {
         // An edit of activity rules alone concerns only the leads with rows of their types.
         const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
-        stored = store.lock_and_read(&keys, false);
+        stored = store.lock_and_read(&keys, false, false);
     }
     // The rematched rules' occurrences, from the rows of their activity types only.
     std::map<std::string, Summary> fresh;
@@ -386,13 +386,16 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             if (same_result(s, then, stored_form)) continue;
         }
         if (s.score != ns.result.score) score_changes++;
-        std::vector<NewState>& batch = summary_changed || store.coordinates_shards() ? changed : results_only;
+        const bool whole = summary_changed || store.coordinates_shards();
+        // (A results-only write needs no summary; its batch is one join with the state table.)
+        if (!whole) ns.summary = Summary();
+        std::vector<NewState>& batch = whole ? changed : results_only;
         batch.push_back(std::move(ns));
         if (changed.size() >= 10000) {
             store.write(changed, as_of, true);
             changed.clear();
         }
-        if (results_only.size() >= 10000) {
+        if (results_only.size() >= 200000) {
             store.write_results(results_only, as_of, as_of);
             results_only.clear();
         }

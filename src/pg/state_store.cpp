@@ -191,7 +191,7 @@ std::vector<StoredState> StateStore::read_rows(const std::string& where, const s
     return rows;
 }
 
-std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
+std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock, bool ordered) {
     if (keys && keys->empty()) return {};
     std::string where;
     std::vector<Oid> types;
@@ -202,7 +202,8 @@ std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string
         args.resize(1);
         pg_guard([&] { args[0] = text_array_datum(*keys); });
     }
-    where += " ORDER BY lead";
+    // Key order is the lock order; readers under the exclusive lock may skip sorting wide rows.
+    if (lock || ordered) where += " ORDER BY lead";
     // (The coordinator of a distributed model holds the exclusive lock instead.)
     if (lock && !coordinates_shards()) where += " FOR UPDATE";
     return read_rows(where, types, args);
@@ -281,41 +282,57 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
 void StateStore::write_results(const std::vector<NewState>& states, Timestamp as_of,
                                std::optional<Timestamp> scored_at) {
     if (states.empty()) return;
-    std::vector<std::string> keys;
-    std::vector<std::optional<std::string>> scores, fits, engagements, dq, fit_dq, stages, since, next;
-    auto time_text = [](const std::optional<Timestamp>& t) {
-        return t ? std::optional<std::string>(timestamp_text(*t)) : std::nullopt;
-    };
-    for (const NewState& n : states) {
-        keys.push_back(n.key);
-        scores.emplace_back(format_points(n.result.score));
-        fits.emplace_back(format_points(n.result.fit));
-        engagements.emplace_back(format_points(n.result.engagement));
-        dq.emplace_back(n.result.disqualified ? "t" : "f");
-        fit_dq.emplace_back(n.fit_disqualified ? "t" : "f");
-        stages.push_back(n.result.stage);
-        since.push_back(time_text(n.stage_since));
-        next.push_back(time_text(n.result.next_change));
+    // The result columns but scored_at (kept unless given) and the summary (kept), as binary
+    // arrays after the keys ($1) and scored_at ($2).
+    std::vector<int> columns;
+    for (int c = kFirstResultColumn; c < kStateColumnCount; c++)
+        if (c != kStateScoredAt && c != kStateSummary) columns.push_back(c);
+    std::vector<Oid> types = {TEXTARRAYOID, TIMESTAMPTZOID};
+    std::string sets = "scored_at = coalesce($2, s.scored_at)", names;
+    for (int c : columns) {
+        types.push_back(state_column(c).array_type);
+        sets += std::string(", ") + state_column(c).name + " = u." + state_column(c).name;
+        names += std::string(", ") + state_column(c).name;
     }
-    spi_exec("UPDATE " + table_ + " AS s SET score = u.score, fit_score = u.fit, engagement_score = u.eng, "
-             "disqualified = u.dq, fit_disqualified = u.fdq, stage = u.stage, stage_since = u.since, "
-             "next_change = u.next, scored_at = coalesce($10, s.scored_at) "
-             "FROM unnest($1::text[], $2::numeric[], $3::numeric[], $4::numeric[], $5::boolean[], $6::boolean[], "
-             "$7::text[], $8::timestamptz[], $9::timestamptz[]) AS u(k, score, fit, eng, dq, fdq, stage, since, next) "
-             "WHERE s.lead = u.k::" + cm_.tracking->key_type_name,
-             {{TEXTARRAYOID, key_array_literal(keys)},
-              {TEXTOID, text_array_literal(scores)},
-              {TEXTOID, text_array_literal(fits)},
-              {TEXTOID, text_array_literal(engagements)},
-              {TEXTOID, text_array_literal(dq)},
-              {TEXTOID, text_array_literal(fit_dq)},
-              {TEXTOID, text_array_literal(stages)},
-              {TEXTOID, text_array_literal(since)},
-              {TEXTOID, text_array_literal(next)},
-              {TIMESTAMPTZOID, time_text(scored_at)}});
+    std::string params;
+    for (std::size_t i = 3; i <= types.size(); i++) params += ", $" + std::to_string(i);
+    const std::string sql = "UPDATE " + table_ + " AS s SET " + sets + " FROM unnest($1" + params + ") AS u(k" + names +
+                            ") WHERE s.lead = u.k::" + cm_.tracking->key_type_name;
+    SPIPlanPtr plan = cached_plan(cm_, sql, types);
+    const std::size_t n = states.size();
+    // Out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<std::string> keys;
+    keys.reserve(n);
+    for (const NewState& ns : states) keys.push_back(ns.key);
+    std::vector<std::vector<Datum>> column_values(columns.size(), std::vector<Datum>(n));
+    std::vector<std::vector<bool>> column_nulls(columns.size(), std::vector<bool>(n));
+    std::vector<Datum> args(types.size());
+    std::vector<char> arg_nulls(types.size(), ' ');
+    if (!scored_at) arg_nulls[1] = 'n';
+    const std::string no_summary;
+    MemoryContext scratch = nullptr;
+    StateDatums row;
+    pg_guard([&] {
+        scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write results", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+        for (std::size_t i = 0; i < n; i++) {
+            encode_results(states[i], no_summary, as_of, row);
+            for (std::size_t c = 0; c < columns.size(); c++) {
+                column_values[c][i] = row.values[columns[c]];
+                column_nulls[c][i] = row.nulls[columns[c]];
+            }
+        }
+        args[0] = text_array_datum(keys);
+        if (scored_at) args[1] = TimestampTzGetDatum(*scored_at);
+        for (std::size_t c = 0; c < columns.size(); c++)
+            args[2 + c] = build_array(state_column(columns[c]).type, column_values[c], column_nulls[c]);
+        MemoryContextSwitchTo(old);
+    });
+    spi_exec_plan(plan, args, arg_nulls);
+    pg_guard([&] { MemoryContextDelete(scratch); });
     std::vector<StageChange> changes;
-    for (const NewState& n : states)
-        if (n.stage_changed) changes.push_back(StageChange{n.key, n.previous_stage, n.result.stage, n.result.score});
+    for (const NewState& ns : states)
+        if (ns.stage_changed) changes.push_back(StageChange{ns.key, ns.previous_stage, ns.result.stage, ns.result.score});
     record_stage_changes(changes, as_of, true);
 }
 
