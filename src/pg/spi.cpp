@@ -140,6 +140,12 @@ Portal open_cursor(const std::string& sql, const std::vector<SqlArg>& args) {
     return portal;
 }
 
+Portal open_plan_cursor(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls) {
+    Portal portal = nullptr;
+    pg_guard([&] { portal = SPI_cursor_open(nullptr, plan, values.data(), nulls.data(), IsInParallelMode()); });
+    return portal;
+}
+
 std::uint64_t fetch_batch(Portal portal) {
     std::uint64_t n = 0;
     pg_guard([&] {

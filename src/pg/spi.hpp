@@ -58,6 +58,8 @@ std::optional<Datum> spi_datum(std::uint64_t row, int col);
 // Runs a query through a cursor and hands each row (tuple, descriptor) to on_row, a batch at a
 // time, checking for interrupts between batches.
 Portal open_cursor(const std::string& sql, const std::vector<SqlArg>& args);
+// A cursor over a prepared plan with its arguments in binary form.
+Portal open_plan_cursor(SPIPlanPtr plan, std::vector<Datum>& values, std::vector<char>& nulls);
 // The next batch of rows in SPI_tuptable; 0 at the end.
 std::uint64_t fetch_batch(Portal portal);
 void close_cursor(Portal portal);

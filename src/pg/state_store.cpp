@@ -164,29 +164,36 @@ std::vector<StoredState> StateStore::read_rows(const std::string& where, const s
         columns = columns.substr(0, columns.rfind(state_column(kStateSummary).name)) + "summary IS NOT NULL";
     const std::string sql = "SELECT " + columns + " FROM " + table_ + where;
     std::vector<char> nulls(args.size(), ' ');
-    const std::uint64_t n = spi_exec_plan(cached_plan(cm_, sql, types), args, nulls);
-    std::vector<StoredState> rows(n);
+    std::vector<StoredState> rows;
     StateDatums row;
     StateFields fields;
     bool has_summary = false;
     MemoryContext per_row = nullptr;
     pg_guard([&] { per_row = AllocSetContextCreate(CurrentMemoryContext, "leadscore state read", ALLOCSET_SMALL_SIZES); });
-    for (std::uint64_t i = 0; i < n; i++) {
-        pg_guard([&] {
-            MemoryContextReset(per_row);
-            MemoryContext old = MemoryContextSwitchTo(per_row);
-            for (int c = 0; c < kStateColumnCount; c++)
-                row.values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &row.nulls[c]);
-            if (!with_summary) {
-                has_summary = DatumGetBool(row.values[kStateSummary]);
-                row.nulls[kStateSummary] = true;
-            }
-            read_state_fields(row, StateFieldsNeeded::All, fields);
-            MemoryContextSwitchTo(old);
-        });
-        parse_state_fields(row, fields, StateFieldsNeeded::All, rows[i]);
-        if (!with_summary) rows[i].initialized = has_summary;
+    // A batch at a time: all rows at once would hold every summary twice (tuples and parsed).
+    Portal portal = open_plan_cursor(cached_plan(cm_, sql, types), args, nulls);
+    while (const std::uint64_t n = fetch_batch(portal)) {
+        SPITupleTable* table = SPI_tuptable;
+        for (std::uint64_t i = 0; i < n; i++) {
+            pg_guard([&] {
+                MemoryContextReset(per_row);
+                MemoryContext old = MemoryContextSwitchTo(per_row);
+                for (int c = 0; c < kStateColumnCount; c++)
+                    row.values[c] = SPI_getbinval(table->vals[i], table->tupdesc, c + 1, &row.nulls[c]);
+                if (!with_summary) {
+                    has_summary = DatumGetBool(row.values[kStateSummary]);
+                    row.nulls[kStateSummary] = true;
+                }
+                read_state_fields(row, StateFieldsNeeded::All, fields);
+                MemoryContextSwitchTo(old);
+            });
+            rows.emplace_back();
+            parse_state_fields(row, fields, StateFieldsNeeded::All, rows.back());
+            if (!with_summary) rows.back().initialized = has_summary;
+        }
+        pg_guard([&] { SPI_freetuptable(table); });
     }
+    close_cursor(portal);
     pg_guard([&] { MemoryContextDelete(per_row); });
     return rows;
 }
