@@ -187,4 +187,29 @@ std::string key_array_literal(const std::vector<std::string>& keys) {
     return text_array_literal(v);
 }
 
+std::string json_string(const std::optional<std::string>& s) {
+    if (!s) return "null";
+    std::string out = "\"";
+    for (unsigned char c : *s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) {
+                    static const char* const hex = "0123456789abcdef";
+                    out += "\\u00";
+                    out += hex[c >> 4];
+                    out += hex[c & 15];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out + "\"";
+}
+
+
 }  // namespace leadscore::pg

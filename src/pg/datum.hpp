@@ -18,6 +18,8 @@ Datum string_to_text(const std::string& s);
 std::vector<std::optional<std::string>> text_array_elements(Datum array);
 // A numeric Datum holding exactly these millionths.
 Datum points_to_numeric(MicroPoints p);
+// A JSON string literal ("null" for nullopt), for payloads this extension writes.
+std::string json_string(const std::optional<std::string>& s);
 // Text form of a timestamptz as PostgreSQL prints it (for the NOTIFY payload).
 std::string timestamp_text(Timestamp t);
 // The array type of an element type; throws when it has none.

@@ -4,6 +4,7 @@
 
 #include "core/decimal.hpp"
 #include "pg/commit_notify.hpp"
+#include "pg/datum.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
 
@@ -18,30 +19,6 @@ extern "C" {
 namespace leadscore::pg {
 
 namespace {
-
-std::string json_string(const std::optional<std::string>& s) {
-    if (!s) return "null";
-    std::string out = "\"";
-    for (unsigned char c : *s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    static const char* const hex = "0123456789abcdef";
-                    out += "\\u00";
-                    out += hex[c >> 4];
-                    out += hex[c & 15];
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
 
 // The notification of one stage change on channel leadscore_stage.
 std::string stage_payload(const std::string& model, const std::string& key, const std::optional<std::string>& from,
@@ -118,31 +95,43 @@ void StateStore::record_stage_changes(const std::vector<StageChange>& changes, T
     });
     spi_exec_plan(plan, args, arg_nulls);
     pg_guard([&] { MemoryContextDelete(scratch); });
-    if (pending) signal_changes_waiting();
+    if (pending) {
+        std::vector<std::string> keys;
+        for (const auto& k : h_keys) keys.push_back(*k);
+        signal_changes_waiting(t.model, keys);
+    }
     if (!notify || pending) return;
     const std::string when = timestamp_text(as_of);
     for (std::size_t i = 0; i < h_keys.size(); i++)
         send_notification(stage_payload(t.model, *h_keys[i], h_from[i], h_to[i], *h_score[i], when));
 }
 
-std::int64_t StateStore::notify_pending_changes(bool only_if_any) {
+std::int64_t StateStore::notify_pending_changes(bool only_if_any, const std::vector<std::string>* leads) {
     const TrackingInfo& t = *cm_.tracking;
     if (!t.distributed || t.history_table.empty()) return 0;
-    // A read first: most transactions changed no stage, and an UPDATE would make every node
-    // a participant of their commit.
-    if (only_if_any && spi_exec("SELECT 1 FROM " + t.history_table + " WHERE notify_pending LIMIT 1", {}, false) == 0)
-        return 0;
-    // One deliverer per model at a time: two would wait on each other's rows across shards.
-    const std::uint32_t model_hash = model_lock_id();
-    pg_guard([&] {
-        LOCKTAG tag;
-        SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, 0, 6);
-        (void)LockAcquire(&tag, ExclusiveLock, false, false);
-    });
-    const std::uint64_t n = spi_exec("UPDATE " + t.history_table +
-                                         " SET notify_pending = false WHERE notify_pending RETURNING lead_id, "
-                                         "from_stage, to_stage, score::text, changed_at, id",
-                                     {}, false);
+    std::string where = " WHERE notify_pending";
+    std::vector<SqlArg> args;
+    if (leads) {
+        // Routed to these leads' shards alone.
+        where += " AND lead = ANY($1::text[]::" + t.key_type_name + "[])";
+        args.push_back(SqlArg{TEXTARRAYOID, key_array_literal(*leads)});
+    } else {
+        // A read first: most transactions changed no stage, and an UPDATE would make every
+        // node a participant of their commit.
+        if (only_if_any && spi_exec("SELECT 1 FROM " + t.history_table + where + " LIMIT 1", {}, false) == 0)
+            return 0;
+        // One deliverer of every lead's changes at a time: two would wait on each other's rows
+        // across shards.
+        const std::uint32_t model_hash = model_lock_id();
+        pg_guard([&] {
+            LOCKTAG tag;
+            SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, model_hash, 0, 6);
+            (void)LockAcquire(&tag, ExclusiveLock, false, false);
+        });
+    }
+    const std::uint64_t n = spi_exec("UPDATE " + t.history_table + " SET notify_pending = false" + where +
+                                         " RETURNING lead_id, from_stage, to_stage, score::text, changed_at, id",
+                                     args, false);
     struct Pending {
         Timestamp at;
         std::int64_t id;

@@ -57,8 +57,9 @@ public:
     void record_stage_changes(const std::vector<StageChange>& changes, Timestamp as_of, bool notify);
     // A distributed model, on the coordinator: sends the notifications of the stage changes
     // recorded on the shards that have not been sent, in the order they happened, and marks
-    // them sent (in this transaction). Returns how many. only_if_any: looks before it writes.
-    std::int64_t notify_pending_changes(bool only_if_any = false);
+    // them sent (in this transaction). Returns how many. only_if_any: looks before it writes;
+    // leads: only these leads' changes.
+    std::int64_t notify_pending_changes(bool only_if_any = false, const std::vector<std::string>* leads = nullptr);
     // The activity trigger's direct path: applies the deltas of keys whose state row exists and
     // holds a consistent summary, through the table AM and the key index (no SQL, no SPI).
     // Needs grouped deltas. Returns the keys left for the SQL path; appends stage changes to record.
