@@ -1,5 +1,8 @@
 // Matching raw rows against a model's rules, and scanning the tracked tables with them.
+#include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/decimal.hpp"
 #include "pg/conditions.hpp"
@@ -296,6 +299,11 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
     bool* nulls = nullptr;
     std::vector<char> null_buf;
     ActivityMatch match;
+    // The rows come in no lead order: a hash lookup per row instead of a walk down the ordered
+    // map (its nodes, and so the keys viewed here, stay put).
+    std::unordered_map<std::string_view, Summary*> by_key;
+    Summary* last = nullptr;
+    std::string last_key;
     spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
         if (!layout) {
             layout = activity_layout(cm, desc, *cm.activity_matcher);
@@ -305,8 +313,21 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
         }
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
         if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match, &lead)) return;
+        // A lead gets a summary only from a row that counts for one of the rules.
+        if (std::none_of(match.rules.begin(), match.rules.end(),
+                         [&](std::int64_t id) { return !rules || rules->count(id) > 0; }))
+            return;
+        if (!last || match.key != last_key) {
+            auto it = by_key.find(match.key);
+            if (it == by_key.end()) {
+                auto node = out.try_emplace(match.key).first;
+                it = by_key.emplace(std::string_view(node->first), &node->second).first;
+            }
+            last = it->second;
+            last_key = match.key;
+        }
         for (std::size_t i = 0; i < match.rules.size(); i++)
-            if (!rules || rules->count(match.rules[i])) out[match.key].add(match.rules[i], match.time, match.values[i]);
+            if (!rules || rules->count(match.rules[i])) last->add(match.rules[i], match.time, match.values[i]);
     });
 }
 
