@@ -146,7 +146,9 @@ GRANT INSERT, UPDATE, DELETE ON leadscore.grade TO leadscore_admin;
 
 -- Scoring on logical-replication subscribers: row triggers enabled REPLICA.
 ALTER TABLE leadscore.tracking ADD COLUMN replica boolean NOT NULL DEFAULT false,
-                               ADD COLUMN columns_fingerprint text;
+                               ADD COLUMN columns_fingerprint text,
+                               ADD COLUMN disabled_rules_matched boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN leadscore.tracking.disabled_rules_matched IS 'Whether the stored summaries hold the occurrences of disabled activity rules (true once track() or rescore() of 0.5.0 or later built them): enabling a rule then reads no activity rows.';
 COMMENT ON COLUMN leadscore.tracking.columns_fingerprint IS 'Fingerprint of the tracked tables'' columns and partitions when last scored (ALTER TABLE rescores only when it changes).';
 -- What of the tracked tables can change a score: their columns (name, type, collation) and
 -- partitions. The event trigger below rescores only when it changed.

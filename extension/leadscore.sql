@@ -301,7 +301,8 @@ CREATE TABLE leadscore.tracking (
     state_table name NOT NULL UNIQUE,
     tracked_at  timestamptz NOT NULL DEFAULT now(),
     replica     boolean NOT NULL DEFAULT false,
-    columns_fingerprint text
+    columns_fingerprint text,
+    disabled_rules_matched boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE leadscore.tracking IS 'Which CRM tables each model is attached to (written by leadscore.track).';
 COMMENT ON COLUMN leadscore.tracking.model IS 'Tracked model.';
@@ -314,6 +315,7 @@ COMMENT ON COLUMN leadscore.tracking.lead_key IS 'Key column of the leads table.
 COMMENT ON COLUMN leadscore.tracking.state_table IS 'Table in schema leadscore holding the model''s per-lead state, keyed by the lead key in its own type.';
 COMMENT ON COLUMN leadscore.tracking.tracked_at IS 'When the model was attached.';
 COMMENT ON COLUMN leadscore.tracking.columns_fingerprint IS 'Fingerprint of the tracked tables'' columns and partitions when last scored (ALTER TABLE rescores only when it changes).';
+COMMENT ON COLUMN leadscore.tracking.disabled_rules_matched IS 'Whether the stored summaries hold the occurrences of disabled activity rules (true once track() or rescore() of 0.5.0 or later built them): enabling a rule then reads no activity rows.';
 COMMENT ON COLUMN leadscore.tracking.replica IS 'Whether changes applied by logical replication (session_replication_role = replica) are scored too, by row triggers enabled REPLICA.';
 
 -- Parent of every model's state table; each child adds the typed "lead" key column.

@@ -96,8 +96,9 @@ std::vector<Timestamp> counting_occurrences(const ActivityRuleSpec& rule, const 
 Model::Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::vector<FitRuleSpec> fit_rules,
              std::vector<StageSpec> stages)
     : spec_(std::move(spec)), stages_(std::move(stages)) {
-    for (auto& r : activity_rules)
-        if (r.enabled) activity_rules_.push_back(std::move(r));
+    // Disabled activity rules stay: their occurrences are matched and kept (never counted), so
+    // that enabling one again needs no activity rows.
+    for (auto& r : activity_rules) activity_rules_.push_back(std::move(r));
     for (auto& r : fit_rules)
         if (r.enabled) fit_rules_.push_back(std::move(r));
     std::sort(activity_rules_.begin(), activity_rules_.end(),
@@ -303,7 +304,7 @@ EngagementResult compute_engagement(const Model& model, const Summary& summary, 
     WideSum total = 0;
     for (const RuleOccurrences& r : summary.rules()) {
         const ActivityRuleSpec* rule = model.activity_rule(r.rule_id);
-        if (!rule) continue;  // disabled or deleted since the summary was built
+        if (!rule || !rule->enabled) continue;  // deleted since the summary was built, or disabled
         if (rule->quiet_for) {
             score_quiet_rule(*rule, r.times, as_of, with_details, result, total);
             continue;

@@ -13,7 +13,8 @@
 
 namespace leadscore {
 
-// A model's rules as the engine uses them: enabled rules only, stages in resolution order.
+// A model's rules as the engine uses them: enabled fit rules, every activity rule (a disabled
+// one is matched and its occurrences kept, but never counted), stages in resolution order.
 class Model {
 public:
     Model(ModelSpec spec, std::vector<ActivityRuleSpec> activity_rules, std::vector<FitRuleSpec> fit_rules,

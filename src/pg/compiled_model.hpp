@@ -36,6 +36,9 @@ struct TrackingInfo {
     bool on_shard = false;
     Oid state_shell = InvalidOid;  // on a shard: the distributed state table on this node
     std::string history_table;     // qualified, quoted; empty: leadscore.stage_history
+    // The stored summaries hold disabled rules' occurrences (built by track() or rescore() of
+    // a version that keeps them).
+    bool disabled_rules_matched = false;
 };
 
 // A relation of the model (leadscore.relation), resolved.

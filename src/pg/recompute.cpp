@@ -5,6 +5,7 @@
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/rule_loading.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
 
@@ -127,6 +128,13 @@ std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, b
         check_for_interrupts();
     }
     store.write(changed, as_of, notify);
+    if (!cm->tracking->disabled_rules_matched && !cm->tracking->on_shard &&
+        rule_table_has_column("tracking", "disabled_rules_matched")) {
+        // Every summary now holds disabled rules' occurrences: enabling one needs no rows.
+        spi_exec("UPDATE leadscore.tracking SET disabled_rules_matched = true WHERE model = $1",
+                 {{TEXTOID, cm->tracking->model}});
+        cm->tracking->disabled_rules_matched = true;
+    }
     if (leads_scored) *leads_scored = scored;
     return score_changes;
 }

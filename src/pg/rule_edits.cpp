@@ -106,12 +106,13 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
     // Only leads with rows of the rule's type (before or after) can have its occurrences.
     plan.types.insert(*field(before, "activity_type"));
     plan.types.insert(*field(after, "activity_type"));
-    if (!enabled_after) return;  // disabled: its stored occurrences are simply not counted
+    // (Enabled or not, its stored occurrences are kept right: enabling it counts them again.)
+    if (!enabled_before && enabled_after) plan.enabled.insert(id);
     const bool pattern = field(after, "min_count") || field(after, "cooldown") || field(before, "min_count") ||
                          field(before, "cooldown");
     const char* matching[] = {"activity_type", "attribute", "op", "value", "multiply_by", "min_count", "within",
                               "cooldown"};
-    bool rematch = !enabled_before;
+    bool rematch = false;
     // A multiply_by rule's occurrences carry their points (points x value): new points, new values.
     if ((field(before, "multiply_by") || field(after, "multiply_by")) && !same(before, after, "points")) rematch = true;
     for (const char* c : matching) rematch = rematch || !same(before, after, c);
@@ -163,7 +164,7 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
         const bool fit = table == "fit_condition";
         const std::uint64_t n =
             spi_exec(std::string("SELECT model, id, ") + (fit ? "NULL::text" : "activity_type") + " FROM leadscore." +
-                         (fit ? "fit_rule" : "activity_rule") + " WHERE id = ANY($1::bigint[]) AND enabled",
+                         (fit ? "fit_rule" : "activity_rule") + " WHERE id = ANY($1::bigint[])" + (fit ? " AND enabled" : ""),
                      {{TEXTOID, text_array_literal(ids)}}, true);
         for (std::uint64_t i = 0; i < n; i++) {
             EditPlan& p = plans[*spi_text(i, 1)];
@@ -189,11 +190,10 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
         const std::string model = *field(r, "model");
         auto it = before.find(*field(r, "id"));
         if (it == before.end() || !same(*it->second, r, "model")) {
-            // A new rule (or one moved from another model): its occurrences, from its rows.
-            if (field(r, "enabled") == std::optional<std::string>("t")) {
-                plans[model].rematch.insert(std::stoll(*field(r, "id")));
-                plans[model].types.insert(*field(r, "activity_type"));
-            }
+            // A new rule (or one moved from another model): its occurrences, from its rows (a
+            // disabled one's too, kept for when it is enabled).
+            plans[model].rematch.insert(std::stoll(*field(r, "id")));
+            plans[model].types.insert(*field(r, "activity_type"));
             if (it != before.end()) plans[*field(*it->second, "model")].types.insert(*field(*it->second, "activity_type"));
         } else {
             plan_activity_rule_update(*it->second, r, plans[model]);
@@ -300,6 +300,9 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of) {
     if (plan.full) return rescore_model(model, as_of, true, nullptr);
     std::shared_ptr<CompiledModel> cm = get_model(model, true);
+    std::set<std::int64_t> rematch = plan.rematch;
+    // Summaries built before disabled rules' occurrences were kept lack those of a rule enabled now.
+    if (!cm->tracking->disabled_rules_matched) rematch.insert(plan.enabled.begin(), plan.enabled.end());
     SpiConnection spi;
     StateStore store(*cm);
     // Writers of this model wait until the edit commits; they wait only for the work below.
@@ -308,7 +311,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     std::vector<StoredState> stored;
     std::int64_t score_changes = 0;
-    if ((plan.recompute || plan.refit) && plan.types.empty() && plan.rematch.empty()) {
+    if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
         ResultChanges results =
             changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits, as_of);
         if (store.coordinates_shards()) {
@@ -320,7 +323,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         stored = store.lock_and_read(&results.full, false, false);
         score_changes = results.score_changes;
         store.write_results(results.direct, as_of, std::nullopt);
-    } else if (plan.recompute || plan.refit || (plan.rematch.empty() && common_types(*cm, plan.types))) {
+    } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
         stored = store.lock_and_read(nullptr, false, false);
     } else {
         // An edit of activity rules alone concerns only the leads with rows of their types.
@@ -329,7 +332,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     }
     // The rematched rules' occurrences, from the rows of their activity types only.
     std::map<std::string, Summary> fresh;
-    if (!plan.rematch.empty()) collect_rule_occurrences(*cm, plan.rematch, fresh);
+    if (!rematch.empty()) collect_rule_occurrences(*cm, rematch, fresh);
     std::vector<std::string> missing;
     {
         std::set<std::string> have;
@@ -361,9 +364,9 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         // Occurrences of deleted or disabled rules go, as a rebuild would not find them.
         for (std::int64_t id : summary.rule_ids())
             if (!cm->model->activity_rule(id)) summary_changed |= summary.replace_rule(id, RuleOccurrences{});
-        if (!plan.rematch.empty()) {
+        if (!rematch.empty()) {
             auto it = fresh.find(s.key);
-            for (std::int64_t id : plan.rematch) {
+            for (std::int64_t id : rematch) {
                 const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
                 summary_changed |= summary.replace_rule(id, entry ? *entry : RuleOccurrences{});
             }

@@ -25,6 +25,9 @@ struct EditPlan {
     std::set<std::string> types;
     // Activity rules whose occurrences must be collected again from the rows of their types.
     std::set<std::int64_t> rematch;
+    // Activity rules enabled again: collected again only when the stored summaries were built
+    // before disabled rules' occurrences were kept (tracking.disabled_rules_matched).
+    std::set<std::int64_t> enabled;
     bool any() const { return full || refit || recompute || !types.empty() || !rematch.empty(); }
 };
 

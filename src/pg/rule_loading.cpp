@@ -54,9 +54,14 @@ std::vector<std::optional<std::string>> text_array_column(std::uint64_t row, int
 }  // namespace
 
 std::optional<TrackingInfo> load_tracking(const std::string& model) {
+    // (Absent before SQL version 0.5.0: the library may run under an older script until the update.)
+    const char* matched = rule_table_has_column("tracking", "disabled_rules_matched")
+                              ? "coalesce(disabled_rules_matched, false)"
+                              : "false";
     spi_exec(
         "SELECT activities::oid, lead_column::text, type_column::text, time_column::text, leads::oid, "
-        "lead_key::text, state_table::text FROM " + rule_source("tracking") + " WHERE model = $1",
+        "lead_key::text, state_table::text, " + std::string(matched) + " FROM " + rule_source("tracking") +
+            " WHERE model = $1",
         {{TEXTOID, model}}, true);
     if (SPI_processed == 0) return std::nullopt;
     TrackingInfo t;
@@ -68,6 +73,7 @@ std::optional<TrackingInfo> load_tracking(const std::string& model) {
     if (auto l = spi_datum(0, 5)) t.leads = DatumGetObjectId(*l);
     if (auto k = spi_text(0, 6)) t.lead_key = *k;
     t.state_table = *spi_text(0, 7);
+    t.disabled_rules_matched = DatumGetBool(*spi_datum(0, 8));
     t.activities_name = relation_display_name(t.activities);
     if (OidIsValid(t.leads)) t.leads_name = relation_display_name(t.leads);
     pg_guard([&] {

@@ -608,3 +608,35 @@ TEST(Engine, ALeadWithASteadyStreamKeepsABoundedSummary) {
     EXPECT_EQ(rebuilt.serialize(), stored.serialize());
     EXPECT_EQ(compute_engagement(m, stored, end, false).engagement, compute_engagement(m, full, end, false).engagement);
 }
+
+// A disabled rule is matched and its occurrences pruned as if enabled, but never counted:
+// enabling it again scores exactly what a rebuild would, from the summary alone.
+TEST(Engine, DisabledRulesKeepTheirOccurrencesButDoNotCount) {
+    auto open = rule(1, "open", "2");
+    open.max_count = 3;
+    auto demo = rule(2, "demo", "30");
+    demo.disqualify = true;
+    demo.enabled = false;
+    Model off = model_of({open, demo});
+    ASSERT_NE(off.activity_rule(2), nullptr);
+    EXPECT_EQ(off.rules_for_type("demo").size(), 1u);
+    Summary s;
+    for (int i = 0; i < 5; i++) s.add(1, i * kDay);
+    s.add(2, kDay);
+    const Timestamp as_of = 400 * kDay;
+    prune_expired(off, s, as_of);
+    auto r = compute_engagement(off, s, as_of, true);
+    EXPECT_EQ(r.engagement, pts("6"));
+    EXPECT_FALSE(r.disqualified);
+    ASSERT_EQ(r.contributions.size(), 1u);
+    demo.enabled = true;
+    Model on = model_of({open, demo});
+    Summary rebuilt;
+    for (int i = 0; i < 5; i++) rebuilt.add(1, i * kDay);
+    rebuilt.add(2, kDay);
+    prune_expired(on, rebuilt, as_of);
+    EXPECT_EQ(s.serialize(), rebuilt.serialize());
+    auto enabled = compute_engagement(on, s, as_of, false);
+    EXPECT_EQ(enabled.engagement, pts("36"));
+    EXPECT_TRUE(enabled.disqualified);
+}

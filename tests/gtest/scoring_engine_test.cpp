@@ -514,14 +514,17 @@ TEST(Engine, DisabledRulesIgnored) {
     auto off_fit = fit_rule(2, "student", -P(40), true);
     off_fit.enabled = false;
     Model m = model_of({rule(1, "demo", P(100)), off, off_dq}, {fit_rule(1, "CEO", P(20)), off_fit});
-    EXPECT_EQ(m.activity_rules().size(), 1u);
+    // Disabled activity rules are kept (matched, never counted); disabled fit rules are not.
+    EXPECT_EQ(m.activity_rules().size(), 3u);
     EXPECT_EQ(m.fit_rules().size(), 1u);
-    EXPECT_EQ(m.activity_rule(2), nullptr);
-    EXPECT_EQ(m.activity_rule(3), nullptr);
+    ASSERT_NE(m.activity_rule(2), nullptr);
+    EXPECT_FALSE(m.activity_rule(2)->enabled);
+    ASSERT_NE(m.activity_rule(3), nullptr);
+    EXPECT_FALSE(m.activity_rule(3)->enabled);
     EXPECT_EQ(m.fit_rule(2), nullptr);
     ASSERT_NE(m.activity_rule(1), nullptr);
     EXPECT_EQ(m.activity_rule(1)->name, "demo");
-    EXPECT_TRUE(m.rules_for_type("webinar").empty());
+    EXPECT_EQ(m.rules_for_type("webinar"), (std::vector<std::size_t>{1}));
     EXPECT_EQ(m.rules_for_type("demo"), (std::vector<std::size_t>{0}));
 
     Summary s;

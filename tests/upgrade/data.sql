@@ -32,3 +32,6 @@ SELECT leadscore.track('up', 'up.acts', 'lead_id', 'type', 'occurred_at', 'up.le
 -- Live changes before the upgrade: stage history and state updates.
 INSERT INTO up.acts (lead_id, type, occurred_at) VALUES (2, 'demo', '2026-03-01'), (3, 'demo', '2026-03-01');
 DELETE FROM up.acts WHERE lead_id = 5 AND type = 'open';
+-- A rule disabled before the upgrade, with activities while disabled; enabled after it (run.sh).
+UPDATE leadscore.activity_rule SET enabled = false WHERE id = 502;
+INSERT INTO up.acts (lead_id, type, occurred_at) VALUES (4, 'open', '2026-03-02'), (6, 'open', '2026-03-02');

@@ -45,7 +45,8 @@ check_upgrade() {
     live="INSERT INTO up.acts (lead_id, type, url, occurred_at) VALUES (7, 'demo', NULL, '2026-04-01'), (8, 'page', '/pricing', '2026-04-01');
           INSERT INTO up.leads VALUES (41, 'Finance Director', 'x@acme.com', 300);
           INSERT INTO up.acts (lead_id, type, occurred_at) VALUES (41, 'demo', '2026-04-02');
-          UPDATE up.leads SET title = 'Student' WHERE id = 9;"
+          UPDATE up.leads SET title = 'Student' WHERE id = 9;
+          UPDATE leadscore.activity_rule SET enabled = true WHERE id = 502;"
     for db in up_old up_new; do
         q -d $db -c "$live"
         q -d $db -c "$scores" >"$work/$db.scores2"

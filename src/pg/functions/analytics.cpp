@@ -119,6 +119,7 @@ LEADSCORE_FUNCTION(leadscore_rule_usage_of) {
         pg_guard([&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
     };
     for (const ActivityRuleSpec& r : cm->model->activity_rules()) {
+        if (!r.enabled) continue;
         auto it = engagement.find(r.id);
         emit("engagement", r.id, r.name, it == engagement.end() ? Usage{} : it->second);
     }

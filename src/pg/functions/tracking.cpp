@@ -8,6 +8,7 @@
 #include "pg/recompute.hpp"
 #include "pg/related.hpp"
 #include "pg/relations.hpp"
+#include "pg/rule_loading.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_row.hpp"
 
@@ -246,8 +247,11 @@ LEADSCORE_FUNCTION(leadscore_track) {
         pg_guard([&] { key_type_name = format_type_be(key_type); });
         const std::string replica_column = PG_NARGS() > 7 ? ", replica" : "";
         const std::string replica_value = PG_NARGS() > 7 ? (replica ? ", true" : ", false") : "";
+        // (The initial scoring below keeps disabled rules' occurrences.)
+        const bool has_matched = rule_table_has_column("tracking", "disabled_rules_matched");
         spi_exec("INSERT INTO leadscore.tracking (model, activities, lead_column, type_column, time_column, leads, "
-                 "lead_key, state_table" + replica_column + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8" + replica_value + ")",
+                 "lead_key, state_table" + std::string(has_matched ? ", disabled_rules_matched" : "") + replica_column +
+                     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8" + (has_matched ? ", true" : "") + replica_value + ")",
                  {{TEXTOID, model},
                   {OIDOID, std::to_string(activities)},
                   {NAMEOID, lead_column},
