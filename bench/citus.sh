@@ -103,20 +103,18 @@ rm -rf "$work"
 } > "$out"
 rm -f "$out.tmp"
 v() { grep "^$1|$2|" "$out" | cut -d'|' -f3; }
-printf '\n%-32s %12s %12s\n' "tracked / untracked" "one node" "two workers"
-printf '%-32s %12s %12s\n' "COPY time" "$(ratio "$(v one_node copy_tracked)" "$(v one_node copy_untracked)")" \
-    "$(ratio "$(v two_workers copy_tracked)" "$(v two_workers copy_untracked)")"
-for c in 2 8; do
-    printf '%-32s %12s %12s\n' "single-row INSERT TPS, $c clients" \
-        "$(ratio "$(v one_node insert_${c}cl_tracked)" "$(v one_node insert_${c}cl_untracked)")" \
-        "$(ratio "$(v two_workers insert_${c}cl_tracked)" "$(v two_workers insert_${c}cl_untracked)")"
-done
-printf '\n%-32s %12s %12s\n' "tracked, notify at commit / untracked" "one node" "two workers"
-printf '%-32s %12s %12s\n' "COPY time" "$(ratio "$(v one_node copy_notified)" "$(v one_node copy_untracked)")" \
-    "$(ratio "$(v two_workers copy_notified)" "$(v two_workers copy_untracked)")"
-for c in 2 8; do
-    printf '%-32s %12s %12s\n' "single-row INSERT TPS, $c clients" \
-        "$(ratio "$(v one_node insert_${c}cl_notified)" "$(v one_node insert_${c}cl_untracked)")" \
-        "$(ratio "$(v two_workers insert_${c}cl_notified)" "$(v two_workers insert_${c}cl_untracked)")"
-done
+# One table of ratios to untracked per measured set-up (label: tracked, notified).
+ratios() {
+    local label=$1 title=$2
+    printf '\n%-32s %12s %12s\n' "$title" "one node" "two workers"
+    printf '%-32s %12s %12s\n' "COPY time" "$(ratio "$(v one_node copy_$label)" "$(v one_node copy_untracked)")" \
+        "$(ratio "$(v two_workers copy_$label)" "$(v two_workers copy_untracked)")"
+    for c in 2 8; do
+        printf '%-32s %12s %12s\n' "single-row INSERT TPS, $c clients" \
+            "$(ratio "$(v one_node insert_${c}cl_$label)" "$(v one_node insert_${c}cl_untracked)")" \
+            "$(ratio "$(v two_workers insert_${c}cl_$label)" "$(v two_workers insert_${c}cl_untracked)")"
+    done
+}
+ratios tracked "tracked / untracked"
+ratios notified "tracked, notify at commit / untracked"
 printf '%-32s %12s %12s\n' "stored != recomputed afterwards" "$(v one_node exactness_mismatches)" "$(v two_workers exactness_mismatches)"
