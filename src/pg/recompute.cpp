@@ -88,7 +88,7 @@ std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, b
     if (has_leads) collect_fits(*cm, nullptr, fits);
     collect_activities(*cm, nullptr, summaries, &fits);
     store.remove_absent_leads(nullptr);
-    std::vector<StoredState> stored = store.lock_and_read(nullptr, false, false);
+    std::vector<StoredState> stored = store.lock_and_read(nullptr, false);
     std::map<std::string, const StoredState*> by_key;
     for (const auto& s : stored) by_key[s.key] = &s;
 

@@ -320,15 +320,15 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             results.direct.clear();
             results.score_changes = 0;
         }
-        stored = store.lock_and_read(&results.full, false, false);
+        stored = store.lock_and_read(&results.full, false);
         score_changes = results.score_changes;
         store.write_results(results.direct, as_of, std::nullopt);
     } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
-        stored = store.lock_and_read(nullptr, false, false);
+        stored = store.lock_and_read(nullptr, false);
     } else {
         // An edit of activity rules alone concerns only the leads with rows of their types.
         const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
-        stored = store.lock_and_read(&keys, false, false);
+        stored = store.lock_and_read(&keys, false);
     }
     // The rematched rules' occurrences, from the rows of their activity types only.
     std::map<std::string, Summary> fresh;
@@ -361,7 +361,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             summary = it == rebuilt.end() ? Summary() : std::move(it->second);
             touched = summary_changed = true;
         }
-        // Occurrences of deleted or disabled rules go, as a rebuild would not find them.
+        // Occurrences of deleted rules go, as a rebuild would not find them (a disabled rule's stay).
         for (std::int64_t id : summary.rule_ids())
             if (!cm->model->activity_rule(id)) summary_changed |= summary.replace_rule(id, RuleOccurrences{});
         if (!rematch.empty()) {

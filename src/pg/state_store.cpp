@@ -198,7 +198,7 @@ std::vector<StoredState> StateStore::read_rows(const std::string& where, const s
     return rows;
 }
 
-std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock, bool ordered) {
+std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
     if (keys && keys->empty()) return {};
     std::string where;
     std::vector<Oid> types;
@@ -209,8 +209,8 @@ std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string
         args.resize(1);
         pg_guard([&] { args[0] = text_array_datum(*keys); });
     }
-    // Key order is the lock order; readers under the exclusive lock may skip sorting wide rows.
-    if (lock || ordered) where += " ORDER BY lead";
+    // Key order is the lock order; an unlocked read skips sorting wide rows.
+    if (lock) where += " ORDER BY lead";
     // (The coordinator of a distributed model holds the exclusive lock instead.)
     if (lock && !coordinates_shards()) where += " FOR UPDATE";
     return read_rows(where, types, args);

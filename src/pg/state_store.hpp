@@ -39,10 +39,9 @@ public:
     // Inserts placeholder rows for keys that have none (only leads present in the leads
     // table when one is tracked); in key order.
     void create_placeholders(const std::vector<std::string>& keys, Timestamp as_of);
-    // Locks and reads the rows of the given keys (all rows when keys is null), in key order
-    // (unordered: in no particular order when not locking).
-    std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true,
-                                           bool ordered = true);
+    // Locks and reads the rows of the given keys (all rows when keys is null), in key order;
+    // unlocked, in no particular order.
+    std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
     std::vector<StoredState> read_due(Timestamp as_of);
     // Every row's stored results without its summary (summary left empty; initialized says
     // whether the row has one), unlocked: what a stage, range or fit edit checks first.
