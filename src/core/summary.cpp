@@ -295,6 +295,11 @@ std::string Summary::serialize() const {
 
 Summary Summary::deserialize(const unsigned char* data, std::size_t len) {
     Summary s;
+    // Zero bytes before the version byte are a storage layer's alignment padding.
+    while (len > 0 && *data == 0) {
+        data++;
+        len--;
+    }
     if (len == 0) return s;
     Reader r(data, len);
     const unsigned char version = r.byte();

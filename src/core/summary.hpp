@@ -116,7 +116,8 @@ public:
     // a flag and, when set, decided_until, earlier, decided_count and the decided times;
     // version 4, written only when a rule carries values: version 3, then a flag and the values).
     std::string serialize() const;
-    // Throws UserError (data corrupted) on malformed input.
+    // Throws UserError (data corrupted) on malformed input. Leading zero bytes are skipped: a
+    // storage layer may pad the encoding in front (the version byte is never zero).
     static Summary deserialize(const unsigned char* data, std::size_t len);
 
     // Same occurrences; the exact-from mark is not compared.

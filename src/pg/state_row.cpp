@@ -38,6 +38,20 @@ std::optional<Timestamp> time_or_null(const StateDatums& row, int column) {
     return static_cast<Timestamp>(DatumGetTimestampTz(row.values[column]));
 }
 
+// Zero bytes put before a summary so that, stored, it ends on an 8-byte boundary. The summary
+// starts on one (after a timestamp) and the key column after it may need one: without this,
+// the alignment padding between them changes with the summary's length, and an update's WAL
+// record (which leaves out the bytes the old and new row share at their end) carries the
+// whole row instead of only what changed.
+std::size_t summary_padding(std::size_t len) {
+    for (std::size_t pad = 0;; pad++) {
+        const std::size_t data = pad + len;
+        // A value whose data and 1-byte header fit in 127 bytes is stored with that header.
+        const std::size_t header = data + VARHDRSZ_SHORT <= VARATT_SHORT_MAX ? VARHDRSZ_SHORT : VARHDRSZ;
+        if ((header + data) % 8 == 0) return pad;
+    }
+}
+
 void set(StateDatums& out, int column, Datum value, bool isnull = false) {
     out.values[column] = isnull ? (Datum)0 : value;
     out.nulls[column] = isnull;
@@ -106,9 +120,11 @@ void encode_results(const NewState& ns, const std::string& summary_bytes, Timest
     set(out, kStateScoredAt, TimestampTzGetDatum(as_of));
     set(out, kStateNextChange, ns.result.next_change ? TimestampTzGetDatum(*ns.result.next_change) : (Datum)0,
         !ns.result.next_change);
-    bytea* b = static_cast<bytea*>(palloc(VARHDRSZ + summary_bytes.size()));
-    SET_VARSIZE(b, VARHDRSZ + summary_bytes.size());
-    memcpy(VARDATA(b), summary_bytes.data(), summary_bytes.size());
+    const std::size_t pad = summary_padding(summary_bytes.size());
+    bytea* b = static_cast<bytea*>(palloc(VARHDRSZ + pad + summary_bytes.size()));
+    SET_VARSIZE(b, VARHDRSZ + pad + summary_bytes.size());
+    memset(VARDATA(b), 0, pad);
+    memcpy(VARDATA(b) + pad, summary_bytes.data(), summary_bytes.size());
     set(out, kStateSummary, PointerGetDatum(b));
 }
 

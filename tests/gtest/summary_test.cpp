@@ -217,6 +217,24 @@ TEST(Summary, EmptyRoundTrips) {
     EXPECT_EQ(e.occurrence_count(), 0u);
 }
 
+// The state table pads a stored summary in front with zero bytes (alignment): they are skipped.
+TEST(Summary, LeadingZeroPaddingIsSkipped) {
+    Summary s;
+    s.add(5, ts(2024, 3, 1));
+    s.add(9, -12345);
+    s.mark_exact_from(ts(2024, 1, 1));
+    const std::string bytes = s.serialize();
+    for (std::size_t pad = 1; pad <= 15; pad++) {
+        const Summary back = from_bytes(std::string(pad, '\0') + bytes);
+        EXPECT_EQ(back, s);
+        EXPECT_EQ(back.exact_from(), s.exact_from());
+        EXPECT_EQ(back.serialize(), bytes);
+    }
+    EXPECT_TRUE(from_bytes(std::string(7, '\0')).empty());
+    // Padding does not make a truncated encoding readable.
+    EXPECT_THROW(from_bytes(std::string(3, '\0') + bytes.substr(0, bytes.size() - 1)), UserError);
+}
+
 TEST(Summary, TruncatedInputThrows) {
     Summary s;
     s.add(5, ts(2024, 3, 1));
@@ -230,7 +248,8 @@ TEST(Summary, WrongVersionThrows) {
     Summary s;
     s.add(1, 1);
     std::string bytes = s.serialize();
-    for (unsigned char v : {0, 5, 0xff}) {
+    // (A zero byte is padding, not a version: LeadingZeroPaddingIsSkipped.)
+    for (unsigned char v : {5, 6, 0x7f, 0xff}) {
         bytes[0] = static_cast<char>(v);
         try {
             from_bytes(bytes);

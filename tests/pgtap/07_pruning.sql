@@ -24,7 +24,7 @@ SELECT leadscore.track('prune', 'crm_p.acts', 'lead_id', 'type', 'at');
 CREATE FUNCTION pg_temp.stored(lead int) RETURNS numeric LANGUAGE sql AS
     $$ SELECT score FROM leadscore.lead_score WHERE model = 'prune' AND lead_id = lead::text $$;
 CREATE FUNCTION pg_temp.marked(lead int) RETURNS boolean LANGUAGE sql AS
-    $$ SELECT get_byte(summary, 0) IN (2, 3) FROM leadscore.lead_state WHERE model = 'prune' AND lead_id = lead::text $$;
+    $$ SELECT get_byte(ltrim(summary, '\x00'::bytea), 0) IN (2, 3) FROM leadscore.lead_state WHERE model = 'prune' AND lead_id = lead::text $$;
 
 -- 6 opens within 30 days + 2 of 4 clicks within 10 days (cap 2) + 11 visits (marked: format 2, or 3
 -- once the visits, which only count, are kept as a count)
