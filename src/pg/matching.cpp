@@ -1,5 +1,6 @@
 // Matching raw rows against a model's rules, and scanning the tracked tables with them.
 #include <algorithm>
+#include <memory>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +23,9 @@ extern "C" {
 namespace leadscore::pg {
 
 namespace {
+
+// Up to this many leads are read by key lookups rather than by the lead-row query.
+constexpr std::size_t kDirectLeadReads = 64;
 
 std::string column_list(const std::vector<std::string>& names) {
     std::string out;
@@ -132,9 +136,14 @@ RowLayout lead_table_layout(const CompiledModel& cm, TupleDesc desc) {
 }
 
 LeadConditions lead_conditions_from(const CompiledModel& cm, const LeadFactsMap& facts) {
-    return [&cm, &facts](const std::string& key) -> const std::vector<char>& {
-        auto it = facts.find(key);
-        return it == facts.end() ? cm.absent_lead_conditions : it->second.conditions;
+    // Asked once per activity row of a scan: a hash lookup, not a walk down the ordered map
+    // (whose nodes, and so the keys viewed here, stay put).
+    auto index = std::make_shared<std::unordered_map<std::string_view, const std::vector<char>*>>();
+    index->reserve(facts.size());
+    for (const auto& [key, f] : facts) index->emplace(std::string_view(key), &f.conditions);
+    return [&cm, index](const std::string& key) -> const std::vector<char>& {
+        auto it = index->find(std::string_view(key));
+        return it == index->end() ? cm.absent_lead_conditions : *it->second;
     };
 }
 
@@ -352,6 +361,8 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
+    // A statement's few leads: index probes cost less than starting the query's executor.
+    if (keys && keys->size() <= kDirectLeadReads && collect_fits_directly(cm, *keys, out)) return;
     std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
     std::optional<RowLayout> layout;
     std::vector<Datum> values;

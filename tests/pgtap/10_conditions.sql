@@ -15,7 +15,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
 SET LOCAL timezone = 'UTC';
-SELECT plan(102);
+SELECT plan(108);
 
 CREATE SCHEMA c10;
 -- leads.account_id is integer, account.id bigint: the relation compares across integer types.
@@ -363,6 +363,40 @@ SELECT is(c10.st_t('c10t'), 'x1:50/30 x2:2/30 x3:0/0', 'text keys: lead follows 
 SELECT is((SELECT count(*) FROM leadscore.lead_score s WHERE s.model = 'c10t'
             AND s.score IS DISTINCT FROM leadscore.score('c10t', s.lead_id, s.scored_at)), 0::bigint,
           'text keys: exact');
+
+-- An activity's lead row is read by primary-key lookups when its tables allow it (c10t), by the
+-- lead-row query otherwise (c10k: neither the lead key nor the related key is a primary key,
+-- only unique); both see what the transaction (this file is one) changed before the insert.
+UPDATE c10.acc_t SET tier = 'silver' WHERE code = 'A-2';
+INSERT INTO c10.acts_t VALUES ('x2', 'demo', now() - interval '1 hour');
+SELECT is(c10.st_t('c10t'), 'x1:50/30 x2:2/0 x3:0/0', 'key lookups: a related row changed earlier in the transaction');
+UPDATE c10.leads_t SET acc = 'A-9' WHERE id = 'x3';
+INSERT INTO c10.acts_t VALUES ('x3', 'demo', now() - interval '1 hour');
+SELECT is(c10.st_t('c10t'), 'x1:50/30 x2:2/0 x3:50/60', 'key lookups: a lead row changed earlier in the transaction');
+INSERT INTO c10.acc_t VALUES ('A-3', 3000, 'gold');
+INSERT INTO c10.leads_t VALUES ('x4', 'CEO', 'A-3');
+INSERT INTO c10.acts_t VALUES ('x4', 'demo', now() - interval '1 hour'), ('x5', 'demo', now() - interval '1 hour');
+SELECT is(c10.st_t('c10t'), 'x1:50/30 x2:2/0 x3:50/60 x4:3/30', 'key lookups: rows inserted earlier in the transaction (x5 has no lead row)');
+CREATE TABLE c10.acc_k (code text UNIQUE, tier text);
+CREATE TABLE c10.leads_k (n serial PRIMARY KEY, id text UNIQUE NOT NULL, acc text);
+CREATE TABLE c10.acts_k (lead_id text, type text, at timestamptz);
+INSERT INTO c10.acc_k VALUES ('K-1', 'gold'), ('K-2', 'silver');
+INSERT INTO c10.leads_k (id, acc) VALUES ('k1', 'K-1'), ('k2', 'K-2');
+INSERT INTO leadscore.model (name) VALUES ('c10k');
+SELECT lives_ok($$SELECT leadscore.track('c10k', 'c10.acts_k', 'lead_id', 'type', 'at', 'c10.leads_k', 'id')$$,
+                'track() a lead key that is not the primary key');
+INSERT INTO leadscore.relation VALUES ('c10k', 'acc', 'acc', 'c10.acc_k', 'code');
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points) VALUES (8401, 'c10k', 'gold demo', 'demo', 30);
+INSERT INTO leadscore.activity_condition (rule_id, attribute, op, value) VALUES (8401, 'acc.tier', '=', '{gold}');
+UPDATE c10.acc_k SET tier = 'gold' WHERE code = 'K-2';
+INSERT INTO c10.leads_k (id, acc) VALUES ('k3', 'K-1');
+INSERT INTO c10.acts_k VALUES ('k1', 'demo', now() - interval '1 day'), ('k2', 'demo', now() - interval '1 day'),
+                              ('k3', 'demo', now() - interval '1 day'), ('k4', 'demo', now() - interval '1 day');
+INSERT INTO c10.acts_k VALUES ('k2', 'demo', now() - interval '1 hour');
+SELECT is(c10.st_t('c10k'), 'k1:0/30 k2:0/60 k3:0/30', 'the lead-row query: same results in the same cases');
+SELECT is((SELECT count(*) FROM leadscore.lead_score s WHERE s.model IN ('c10t', 'c10k')
+            AND s.score IS DISTINCT FROM leadscore.score(s.model, s.lead_id, s.scored_at)), 0::bigint,
+          'key lookups and the lead-row query: exact');
 
 -- uuid lead keys and uuid relation keys.
 CREATE TABLE c10.acc_u (id uuid PRIMARY KEY, revenue numeric);
