@@ -4,6 +4,7 @@
 #include <set>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/decimal.hpp"
 #include "pg/conditions.hpp"
@@ -277,7 +278,8 @@ namespace {
 // matched occurrences (of the given rules, or all) to out.
 void scan_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
                      const std::vector<std::string>* types, const std::set<std::int64_t>* rules,
-                     std::map<std::string, Summary>& out, const LeadFactsMap* facts) {
+                     std::map<std::string, Summary>& out, const LeadFactsMap* facts,
+                     std::unordered_set<std::string>* leads_seen = nullptr) {
     const TrackingInfo& t = *cm.tracking;
     if ((keys && keys->empty()) || (types && types->empty())) return;
     LeadFactsMap own_facts;
@@ -312,7 +314,7 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
     // map (its nodes, and so the keys viewed here, stay put).
     std::unordered_map<std::string_view, Summary*> by_key;
     Summary* last = nullptr;
-    std::string last_key;
+    std::string last_key, last_seen;
     spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
         if (!layout) {
             layout = activity_layout(cm, desc, *cm.activity_matcher);
@@ -322,6 +324,10 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
         }
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
         if (!match_activity_row(cm, *cm.activity_matcher, *layout, values.data(), nulls, match, &lead)) return;
+        if (leads_seen && (leads_seen->empty() || match.key != last_seen)) {
+            leads_seen->insert(match.key);
+            last_seen = match.key;
+        }
         // A lead gets a summary only from a row that counts for one of the rules.
         if (std::none_of(match.rules.begin(), match.rules.end(),
                          [&](std::int64_t id) { return !rules || rules->count(id) > 0; }))
@@ -347,13 +353,18 @@ void collect_activities(const CompiledModel& cm, const std::vector<std::string>*
     scan_activities(cm, keys, nullptr, nullptr, out, facts);
 }
 
-void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
-                              std::map<std::string, Summary>& out) {
+std::set<std::string> rule_types(const Model& model, const std::set<std::int64_t>& rules) {
     std::set<std::string> types;
     for (std::int64_t id : rules)
-        if (const ActivityRuleSpec* r = cm.model->activity_rule(id)) types.insert(r->activity_type);
+        if (const ActivityRuleSpec* r = model.activity_rule(id)) types.insert(r->activity_type);
+    return types;
+}
+
+void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
+                              std::map<std::string, Summary>& out, std::unordered_set<std::string>* leads_seen) {
+    const std::set<std::string> types = rule_types(*cm.model, rules);
     const std::vector<std::string> type_list(types.begin(), types.end());
-    scan_activities(cm, nullptr, &type_list, &rules, out, nullptr);
+    scan_activities(cm, nullptr, &type_list, &rules, out, nullptr, leads_seen);
 }
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,

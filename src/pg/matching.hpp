@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "pg/compiled_model.hpp"
@@ -59,10 +60,14 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
 // When activity rules read the lead, facts holds (or, when null, this reads) the leads' rows.
 void collect_activities(const CompiledModel& cm, const std::vector<std::string>* keys,
                         std::map<std::string, Summary>& out, const LeadFactsMap* facts = nullptr);
+// The activity types of the given rules (rules the model no longer has have none).
+std::set<std::string> rule_types(const Model& model, const std::set<std::int64_t>& rules);
 // The occurrences of some activity rules only, from the rows of their activity types (through
-// an index on the type column when there is one). Needs SPI.
+// an index on the type column when there is one); leads_seen, when given, gets every lead
+// with a row of those types. Needs SPI.
 void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
-                              std::map<std::string, Summary>& out);
+                              std::map<std::string, Summary>& out,
+                              std::unordered_set<std::string>* leads_seen = nullptr);
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);

@@ -311,6 +311,8 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
     std::vector<StoredState> stored;
     std::int64_t score_changes = 0;
+    std::map<std::string, Summary> fresh;
+    bool rematched = false;
     if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
         ResultChanges results =
             changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits, as_of);
@@ -325,14 +327,20 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         store.write_results(results.direct, as_of, std::nullopt);
     } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
         stored = store.lock_and_read(nullptr, false);
+    } else if (!rematch.empty() && rule_types(*cm->model, rematch) == plan.types) {
+        // An edit of activity rules alone concerns only the leads with rows of their types: the
+        // rematch reads those rows anyway, and names the leads on the way.
+        std::unordered_set<std::string> seen;
+        collect_rule_occurrences(*cm, rematch, fresh, &seen);
+        rematched = true;
+        const std::vector<std::string> keys(seen.begin(), seen.end());
+        stored = store.lock_and_read(&keys, false);
     } else {
-        // An edit of activity rules alone concerns only the leads with rows of their types.
         const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
         stored = store.lock_and_read(&keys, false);
     }
     // The rematched rules' occurrences, from the rows of their activity types only.
-    std::map<std::string, Summary> fresh;
-    if (!rematch.empty()) collect_rule_occurrences(*cm, rematch, fresh);
+    if (!rematch.empty() && !rematched) collect_rule_occurrences(*cm, rematch, fresh);
     std::vector<std::string> missing;
     {
         std::set<std::string> have;
