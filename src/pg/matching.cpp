@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "core/decimal.hpp"
+#include "core/summary_builder.hpp"
 #include "pg/conditions.hpp"
 #include "pg/lead_row.hpp"
 #include "pg/matching.hpp"
@@ -310,10 +311,10 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
     bool* nulls = nullptr;
     std::vector<char> null_buf;
     ActivityMatch match;
-    // The rows come in no lead order: a hash lookup per row instead of a walk down the ordered
-    // map (its nodes, and so the keys viewed here, stay put).
-    std::unordered_map<std::string_view, Summary*> by_key;
-    Summary* last = nullptr;
+    // The rows come in no lead order: gathered per lead, then added to the summaries in batches.
+    SummaryBuilder builder;
+    std::uint32_t last = 0;
+    bool have_last = false;
     std::string last_key, last_seen;
     spi_scan(sql, args, [&](HeapTuple tuple, TupleDesc desc) {
         if (!layout) {
@@ -332,18 +333,23 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
         if (std::none_of(match.rules.begin(), match.rules.end(),
                          [&](std::int64_t id) { return !rules || rules->count(id) > 0; }))
             return;
-        if (!last || match.key != last_key) {
-            auto it = by_key.find(match.key);
-            if (it == by_key.end()) {
-                auto node = out.try_emplace(match.key).first;
-                it = by_key.emplace(std::string_view(node->first), &node->second).first;
-            }
-            last = it->second;
+        if (!have_last || match.key != last_key) {
+            last = builder.lead(match.key);
             last_key = match.key;
+            have_last = true;
         }
         for (std::size_t i = 0; i < match.rules.size(); i++)
-            if (!rules || rules->count(match.rules[i])) last->add(match.rules[i], match.time, match.values[i]);
+            if (!rules || rules->count(match.rules[i])) builder.add(last, match.rules[i], match.time, match.values[i]);
     });
+    builder.flush();
+    for (std::uint32_t i = 0; i < builder.size(); i++) {
+        auto [it, added] = out.try_emplace(builder.key(i));
+        if (added) {
+            it->second = std::move(builder.summary(i));
+        } else {
+            it->second.merge(builder.summary(i));
+        }
+    }
 }
 
 }  // namespace
