@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/engine.hpp"
@@ -143,7 +144,8 @@ struct CompiledModel {
     // needs its lead's row.
     bool activity_reads_lead = false;
     // Whether an activity of this type is matched by a rule that reads the lead.
-    bool type_reads_lead(const std::string& type) const;
+    bool type_reads_lead(const std::string& type) const { return lead_reading_types.count(type) > 0; }
+    std::unordered_set<std::string> lead_reading_types;
     // Results of the lead matcher's conditions for a lead without a row (every column NULL).
     std::vector<char> absent_lead_conditions;
     // Columns of the leads table whose change can change a score (key excluded).

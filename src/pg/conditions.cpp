@@ -343,6 +343,10 @@ void compile_model_conditions(CompiledModel& cm) {
     cm.activity_refs = plan.activity_refs;
     cm.fit_refs = plan.fit_refs;
     cm.activity_reads_lead = plan.activity_reads_lead;
+    // Asked for every activity row a scan matches: decided once here.
+    for (const ActivityRuleSpec& r : cm.model->activity_rules())
+        if (auto it = cm.activity_refs.find(r.id); it != cm.activity_refs.end() && it->second.reads_lead)
+            cm.lead_reading_types.insert(r.activity_type);
     cm.activity_matcher = build_activity_matcher(plan, *cm.model, t.activities_name, relation_desc_copy(t.activities),
                                                  cm.context, &cm.activity_refs);
     const bool needs_lead = !plan.lead_side.empty() || !plan.fit_multiply.empty() || !cm.model->fit_rules().empty();

@@ -119,14 +119,6 @@ MicroPoints parse_multiply_value(const std::string& text, const RuleRefs& refs, 
 
 }  // namespace
 
-bool CompiledModel::type_reads_lead(const std::string& type) const {
-    for (std::size_t idx : model->rules_for_type(type)) {
-        auto it = activity_refs.find(model->activity_rules()[idx].id);
-        if (it != activity_refs.end() && it->second.reads_lead) return true;
-    }
-    return false;
-}
-
 RowLayout lead_layout(const CompiledModel& cm, TupleDesc desc) {
     std::vector<std::string> columns;
     for (const auto& c : cm.lead_matcher->columns) columns.push_back(c.name);

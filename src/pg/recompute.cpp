@@ -103,12 +103,13 @@ std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, b
         if (has_leads && !fits.count(key)) continue;  // activities of unknown leads are not scored
         auto sit = summaries.find(key);
         Summary summary = sit == summaries.end() ? Summary() : std::move(sit->second);
-        FitFacts fit;
-        if (auto f = fits.find(key); f != fits.end()) fit = f->second;
+        static const FitFacts kNoFit;
+        auto f = fits.find(key);
+        const FitFacts& fit = f == fits.end() ? kNoFit : f->second;
         auto st = by_key.find(key);
         const StoredState* prev = st == by_key.end() ? nullptr : st->second;
         scored++;
-        NewState ns = compute_new_state(*cm->model, key, prev, summary, fit.fit, fit.disqualified, as_of,
+        NewState ns = compute_new_state(*cm->model, key, prev, std::move(summary), fit.fit, fit.disqualified, as_of,
                                         StageMode::Fresh);
         if (prev && prev->initialized) {
             const Summary stored_form = stored_summary(*cm->model, ns.summary, as_of);
