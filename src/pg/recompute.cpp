@@ -18,6 +18,14 @@ NewState compute_new_state(const Model& model, const std::string& key, const Sto
                         std::move(summary), as_of, mode);
 }
 
+NewState compute_new_results(const Model& model, const std::string& key, const StoredState* stored,
+                             const Summary& summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of,
+                             StageMode mode) {
+    const EngagementResult e = compute_engagement(model, summary, as_of, false);
+    return new_state_of(model, key, stored, combine_score(model, fit, fit_disqualified, e), fit_disqualified,
+                        Summary(), as_of, mode);
+}
+
 NewState new_state_of(const Model& model, const std::string& key, const StoredState* stored, LeadScore result,
                       bool fit_disqualified, Summary summary, Timestamp as_of, StageMode mode) {
     NewState ns;
@@ -42,11 +50,15 @@ namespace {
 
 }  // namespace
 
-bool same_result(const StoredState& s, const NewState& n, const Summary& summary) {
+bool same_results(const StoredState& s, const NewState& n) {
     return s.initialized && s.score == n.result.score && s.fit == n.result.fit &&
            s.engagement == n.result.engagement && s.disqualified == n.result.disqualified &&
            s.fit_disqualified == n.fit_disqualified && s.stage == n.result.stage &&
-           s.next_change == n.result.next_change && s.summary == summary;
+           s.next_change == n.result.next_change;
+}
+
+bool same_result(const StoredState& s, const NewState& n, const Summary& summary) {
+    return same_results(s, n) && s.summary == summary;
 }
 
 void rebuild_leads(const std::shared_ptr<CompiledModel>& cm, const std::vector<std::string>& keys, Timestamp as_of) {

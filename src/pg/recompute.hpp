@@ -18,6 +18,10 @@ enum class StageMode { Fresh, KeepSticky };
 // the stored row (KeepSticky: a sticky stage is not left downward, as refresh() wants).
 NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored,
                            Summary summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode);
+// The same without copying the summary: the result's summary is left empty.
+NewState compute_new_results(const Model& model, const std::string& key, const StoredState* stored,
+                             const Summary& summary, MicroPoints fit, bool fit_disqualified, Timestamp as_of,
+                             StageMode mode);
 // The same from a result already computed (its stage change against the stored row).
 NewState new_state_of(const Model& model, const std::string& key, const StoredState* stored, LeadScore result,
                       bool fit_disqualified, Summary summary, Timestamp as_of, StageMode mode);
@@ -30,6 +34,8 @@ std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, b
                            std::int64_t* leads_scored);
 // Whether a stored row already holds a new state (`summary`: the new summary as stored).
 bool same_result(const StoredState& s, const NewState& n, const Summary& summary);
+// The same for the result columns alone (the summary unchanged).
+bool same_results(const StoredState& s, const NewState& n);
 // Builds leads' state from their raw rows (state rows created first); the caller holds the
 // model's exclusive state lock.
 void rebuild_leads(const std::shared_ptr<CompiledModel>& cm, const std::vector<std::string>& keys, Timestamp as_of);

@@ -309,10 +309,15 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     store.lock_exclusive();
     std::map<std::string, FitFacts> fits;
     if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
-    std::vector<StoredState> stored;
     std::int64_t score_changes = 0;
     std::map<std::string, Summary> fresh;
     bool rematched = false;
+    // The stored rows to go through: a list already read (results that changed), or every row
+    // (keys null) or those of keys, read a batch at a time.
+    std::vector<StoredState> listed;
+    bool use_list = false;
+    std::vector<std::string> keys;
+    bool every_row = false;
     if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
         ResultChanges results =
             changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits, as_of);
@@ -322,96 +327,115 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             results.direct.clear();
             results.score_changes = 0;
         }
-        stored = store.lock_and_read(&results.full, false);
+        listed = store.lock_and_read(&results.full, false);
+        use_list = true;
         score_changes = results.score_changes;
         store.write_results(results.direct, as_of, std::nullopt);
     } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
-        stored = store.lock_and_read(nullptr, false);
+        every_row = true;
     } else if (!rematch.empty() && rule_types(*cm->model, rematch) == plan.types) {
         // An edit of activity rules alone concerns only the leads with rows of their types: the
         // rematch reads those rows anyway, and names the leads on the way.
         std::unordered_set<std::string> seen;
         collect_rule_occurrences(*cm, rematch, fresh, &seen);
         rematched = true;
-        const std::vector<std::string> keys(seen.begin(), seen.end());
-        stored = store.lock_and_read(&keys, false);
+        keys.assign(seen.begin(), seen.end());
     } else {
-        const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
-        stored = store.lock_and_read(&keys, false);
+        keys = leads_with_types(*cm, plan.types);
     }
     // The rematched rules' occurrences, from the rows of their activity types only.
     if (!rematch.empty() && !rematched) collect_rule_occurrences(*cm, rematch, fresh);
-    std::vector<std::string> missing;
-    {
-        std::set<std::string> have;
-        for (const StoredState& s : stored) have.insert(s.key);
-        for (const auto& [k, v] : fresh)
-            if (!have.count(k)) missing.push_back(k);
-    }
-    // Leads that had no state yet (no rows matched before): built from their raw rows.
-    rebuild_leads(cm, missing, as_of);
-    // Summaries pruned past as_of (by a refresh as of a later time) cannot say what counts now.
-    std::vector<std::string> inexact;
-    for (const StoredState& s : stored)
-        if (s.initialized && !s.summary.exact_at(as_of)) inexact.push_back(s.key);
-    std::map<std::string, Summary> rebuilt;
-    collect_activities(*cm, &inexact, rebuilt);
 
     // Leads whose summary changed are written whole; the others (a points edit) only their results.
     std::vector<NewState> changed, results_only;
-    for (StoredState& s : stored) {
-        if (!s.initialized) continue;
-        Summary summary = s.summary;
-        bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, summary, plan.types);
-        bool summary_changed = false;
-        if (!summary.exact_at(as_of)) {
-            auto it = rebuilt.find(s.key);
-            summary = it == rebuilt.end() ? Summary() : std::move(it->second);
-            touched = summary_changed = true;
-        }
-        // Occurrences of deleted rules go, as a rebuild would not find them (a disabled rule's stay).
-        for (std::int64_t id : summary.rule_ids())
-            if (!cm->model->activity_rule(id)) summary_changed |= summary.replace_rule(id, RuleOccurrences{});
-        if (!rematch.empty()) {
-            auto it = fresh.find(s.key);
-            for (std::int64_t id : rematch) {
-                const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
-                summary_changed |= summary.replace_rule(id, entry ? *entry : RuleOccurrences{});
+    std::unordered_set<std::string> have;
+    auto process = [&](std::vector<StoredState>& batch) {
+        if (!fresh.empty())
+            for (const StoredState& s : batch) have.insert(s.key);
+        // Summaries pruned past as_of (by a refresh as of a later time) cannot say what counts now.
+        std::vector<std::string> inexact;
+        for (const StoredState& s : batch)
+            if (s.initialized && !s.summary.exact_at(as_of)) inexact.push_back(s.key);
+        std::map<std::string, Summary> rebuilt;
+        collect_activities(*cm, &inexact, rebuilt);
+        for (StoredState& s : batch) {
+            if (!s.initialized) continue;
+            // The summary as the edit leaves it, copied only when something in it changes.
+            std::optional<Summary> edited;
+            bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, s.summary, plan.types);
+            bool summary_changed = false;
+            if (!s.summary.exact_at(as_of)) {
+                auto it = rebuilt.find(s.key);
+                edited = it == rebuilt.end() ? Summary() : std::move(it->second);
+                touched = summary_changed = true;
             }
+            // Occurrences of deleted rules go, as a rebuild would not find them (a disabled rule's stay).
+            const std::vector<std::int64_t> ids = (edited ? *edited : s.summary).rule_ids();
+            for (std::int64_t id : ids) {
+                if (cm->model->activity_rule(id)) continue;
+                if (!edited) edited = s.summary;
+                summary_changed |= edited->replace_rule(id, RuleOccurrences{});
+            }
+            if (!rematch.empty()) {
+                if (!edited) edited = s.summary;
+                auto it = fresh.find(s.key);
+                for (std::int64_t id : rematch) {
+                    const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
+                    summary_changed |= edited->replace_rule(id, entry ? *entry : RuleOccurrences{});
+                }
+            }
+            touched |= summary_changed;
+            if (!touched) continue;
+            MicroPoints fit = s.fit;
+            bool fit_dq = s.fit_disqualified;
+            if (plan.refit && OidIsValid(cm->tracking->leads)) {
+                FitFacts f;
+                if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
+                fit = f.fit;
+                fit_dq = f.disqualified;
+            }
+            const Summary& summary = summary_changed ? *edited : s.summary;
+            NewState ns = compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, as_of, StageMode::Fresh);
+            // An unchanged summary is stored already: only the results can differ.
+            std::optional<Summary> stored_form;
+            auto same = [&](const NewState& n) {
+                if (!same_results(s, n)) return false;
+                if (!summary_changed) return true;
+                if (!stored_form) stored_form = stored_summary(*cm->model, summary, as_of);
+                return s.summary == *stored_form;
+            };
+            if (same(ns)) {
+                const NewState then =
+                    compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, s.scored_at, StageMode::Fresh);
+                if (same(then)) continue;
+            }
+            if (s.score != ns.result.score) score_changes++;
+            const bool whole = summary_changed || store.coordinates_shards();
+            // (A results-only write needs no summary; its batch is one join with the state table.)
+            if (whole) ns.summary = summary_changed ? std::move(*edited) : std::move(s.summary);
+            std::vector<NewState>& out = whole ? changed : results_only;
+            out.push_back(std::move(ns));
+            if (changed.size() >= 10000) {
+                store.write(changed, as_of, true);
+                changed.clear();
+            }
+            if (results_only.size() >= 200000) {
+                store.write_results(results_only, as_of, as_of);
+                results_only.clear();
+            }
+            check_for_interrupts();
         }
-        touched |= summary_changed;
-        if (!touched) continue;
-        MicroPoints fit = s.fit;
-        bool fit_dq = s.fit_disqualified;
-        if (plan.refit && OidIsValid(cm->tracking->leads)) {
-            FitFacts f;
-            if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
-            fit = f.fit;
-            fit_dq = f.disqualified;
-        }
-        NewState ns = compute_new_state(*cm->model, s.key, &s, summary, fit, fit_dq, as_of, StageMode::Fresh);
-        // (An unchanged summary is compared with itself: only the results can differ.)
-        const Summary stored_form = summary_changed ? stored_summary(*cm->model, ns.summary, as_of) : s.summary;
-        if (same_result(s, ns, stored_form)) {
-            NewState then = compute_new_state(*cm->model, s.key, &s, ns.summary, fit, fit_dq, s.scored_at, StageMode::Fresh);
-            if (same_result(s, then, stored_form)) continue;
-        }
-        if (s.score != ns.result.score) score_changes++;
-        const bool whole = summary_changed || store.coordinates_shards();
-        // (A results-only write needs no summary; its batch is one join with the state table.)
-        if (!whole) ns.summary = Summary();
-        std::vector<NewState>& batch = whole ? changed : results_only;
-        batch.push_back(std::move(ns));
-        if (changed.size() >= 10000) {
-            store.write(changed, as_of, true);
-            changed.clear();
-        }
-        if (results_only.size() >= 200000) {
-            store.write_results(results_only, as_of, as_of);
-            results_only.clear();
-        }
-        check_for_interrupts();
+    };
+    if (use_list) {
+        process(listed);
+    } else {
+        store.read_each(every_row ? nullptr : &keys, process);
     }
+    // Leads that had no state yet (no rows matched before): built from their raw rows.
+    std::vector<std::string> missing;
+    for (const auto& [k, v] : fresh)
+        if (!have.count(k)) missing.push_back(k);
+    rebuild_leads(cm, missing, as_of);
     store.write(changed, as_of, true);
     store.write_results(results_only, as_of, as_of);
     return score_changes;

@@ -157,7 +157,7 @@ void StateStore::create_placeholders(const std::vector<std::string>& keys, Times
 }
 
 std::vector<StoredState> StateStore::read_rows(const std::string& where, const std::vector<Oid>& types,
-                                               std::vector<Datum>& args, bool with_summary) {
+                                               std::vector<Datum>& args, bool with_summary, const Batch* on_batch) {
     // Without summaries, the last column says only whether the row has one.
     std::string columns = state_column_names(0);
     if (!with_summary)
@@ -192,23 +192,38 @@ std::vector<StoredState> StateStore::read_rows(const std::string& where, const s
             if (!with_summary) rows.back().initialized = has_summary;
         }
         pg_guard([&] { SPI_freetuptable(table); });
+        if (on_batch) {
+            (*on_batch)(rows);
+            rows.clear();
+        }
     }
     close_cursor(portal);
     pg_guard([&] { MemoryContextDelete(per_row); });
     return rows;
 }
 
-std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
-    if (keys && keys->empty()) return {};
-    std::string where;
+std::string StateStore::key_filter(const std::vector<std::string>* keys, std::vector<Oid>& types,
+                                   std::vector<Datum>& args) {
+    if (!keys) return std::string();
+    types.push_back(TEXTARRAYOID);
+    args.resize(1);
+    pg_guard([&] { args[0] = text_array_datum(*keys); });
+    return " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])";
+}
+
+void StateStore::read_each(const std::vector<std::string>* keys, const Batch& on_batch) {
+    if (keys && keys->empty()) return;
     std::vector<Oid> types;
     std::vector<Datum> args;
-    if (keys) {
-        where = " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])";
-        types.push_back(TEXTARRAYOID);
-        args.resize(1);
-        pg_guard([&] { args[0] = text_array_datum(*keys); });
-    }
+    const std::string where = key_filter(keys, types, args);
+    read_rows(where, types, args, true, &on_batch);
+}
+
+std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
+    if (keys && keys->empty()) return {};
+    std::vector<Oid> types;
+    std::vector<Datum> args;
+    std::string where = key_filter(keys, types, args);
     // Key order is the lock order; an unlocked read skips sorting wide rows.
     if (lock) where += " ORDER BY lead";
     // (The coordinator of a distributed model holds the exclusive lock instead.)

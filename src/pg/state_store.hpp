@@ -3,6 +3,7 @@
 // (the activity trigger's direct path, state_direct.cpp); stage history and NOTIFY.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,6 +43,10 @@ public:
     // Locks and reads the rows of the given keys (all rows when keys is null), in key order;
     // unlocked, in no particular order.
     std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
+    // The same rows unlocked, handed to on_batch a cursor batch at a time: memory holds one
+    // batch's summaries, not every lead's.
+    using Batch = std::function<void(std::vector<StoredState>&)>;
+    void read_each(const std::vector<std::string>* keys, const Batch& on_batch);
     std::vector<StoredState> read_due(Timestamp as_of);
     // Every row's stored results without its summary (summary left empty; initialized says
     // whether the row has one), unlocked: what a stage, range or fit edit checks first.
@@ -75,7 +80,10 @@ private:
     // The model's part of the advisory lock tags its writers take.
     std::uint32_t model_lock_id() const;
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
-                                       std::vector<Datum>& args, bool with_summary = true);
+                                       std::vector<Datum>& args, bool with_summary = true,
+                                       const Batch* on_batch = nullptr);
+    // WHERE clause and arguments for the given keys (all rows when null).
+    std::string key_filter(const std::vector<std::string>* keys, std::vector<Oid>& types, std::vector<Datum>& args);
     CompiledModel& cm_;
     std::string table_;
     Oid relid_ = InvalidOid;
