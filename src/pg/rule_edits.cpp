@@ -267,8 +267,8 @@ struct ResultChanges {
 ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
                               const std::map<std::string, FitFacts>& fits, Timestamp as_of) {
     ResultChanges out;
-    for (const StoredState& s : store.read_results()) {
-        if (!s.initialized) continue;
+    auto check = [&](const StoredState& s) {
+        if (!s.initialized) return;
         FitFacts f;
         f.fit = s.fit;
         f.disqualified = s.fit_disqualified;
@@ -279,7 +279,7 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
         const bool fit_changed = f.fit != s.fit || f.disqualified != s.fit_disqualified;
         if (fit_changed && s.fit_disqualified) {
             out.full.push_back(s.key);
-            continue;
+            return;
         }
         EngagementResult engagement;
         engagement.engagement = s.engagement;
@@ -287,11 +287,17 @@ ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
         engagement.next_change = s.next_change;
         NewState n = new_state_of(*cm.model, s.key, &s, combine_score(*cm.model, f.fit, f.disqualified, engagement),
                                   f.disqualified, Summary(), as_of, StageMode::Fresh);
-        if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) continue;
+        if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) return;
         if (n.result.score != s.score) out.score_changes++;
         out.direct.push_back(std::move(n));
         check_for_interrupts();
-    }
+    };
+    // Every row's stored results, not its summary: what a stage, range or fit edit checks first.
+    store.read_each(
+        nullptr, [&](std::vector<StoredState>& batch) {
+            for (const StoredState& s : batch) check(s);
+        },
+        false);
     return out;
 }
 

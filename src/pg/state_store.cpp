@@ -211,12 +211,12 @@ std::string StateStore::key_filter(const std::vector<std::string>* keys, std::ve
     return " WHERE lead = ANY($1::" + cm_.tracking->key_type_name + "[])";
 }
 
-void StateStore::read_each(const std::vector<std::string>* keys, const Batch& on_batch) {
+void StateStore::read_each(const std::vector<std::string>* keys, const Batch& on_batch, bool with_summary) {
     if (keys && keys->empty()) return;
     std::vector<Oid> types;
     std::vector<Datum> args;
     const std::string where = key_filter(keys, types, args);
-    read_rows(where, types, args, true, &on_batch);
+    read_rows(where, types, args, with_summary, &on_batch);
 }
 
 std::vector<StoredState> StateStore::lock_and_read(const std::vector<std::string>* keys, bool lock) {
@@ -235,11 +235,6 @@ std::vector<StoredState> StateStore::read_due(Timestamp as_of) {
     std::vector<Datum> args = {TimestampTzGetDatum(as_of)};
     return read_rows(std::string(" WHERE next_change <= $1 ORDER BY lead") + (coordinates_shards() ? "" : " FOR UPDATE"),
                      {TIMESTAMPTZOID}, args);
-}
-
-std::vector<StoredState> StateStore::read_results() {
-    std::vector<Datum> args;
-    return read_rows(" ORDER BY lead", {}, args, false);
 }
 
 void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, bool notify) {

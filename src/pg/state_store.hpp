@@ -43,14 +43,12 @@ public:
     // Locks and reads the rows of the given keys (all rows when keys is null), in key order;
     // unlocked, in no particular order.
     std::vector<StoredState> lock_and_read(const std::vector<std::string>* keys, bool lock = true);
-    // The same rows unlocked, handed to on_batch a cursor batch at a time: memory holds one
-    // batch's summaries, not every lead's.
+    // The same rows unlocked, in no order, handed to on_batch a cursor batch at a time: memory
+    // holds one batch's summaries, not every lead's. Without summaries (with_summary false),
+    // a row's summary is left empty and initialized says whether it has one.
     using Batch = std::function<void(std::vector<StoredState>&)>;
-    void read_each(const std::vector<std::string>* keys, const Batch& on_batch);
+    void read_each(const std::vector<std::string>* keys, const Batch& on_batch, bool with_summary = true);
     std::vector<StoredState> read_due(Timestamp as_of);
-    // Every row's stored results without its summary (summary left empty; initialized says
-    // whether the row has one), unlocked: what a stage, range or fit edit checks first.
-    std::vector<StoredState> read_results();
     // Upserts the leads' new states (summaries in their stored form) and records their stage changes.
     void write(const std::vector<NewState>& states, Timestamp as_of, bool notify);
     // Sets leads' result columns alone, their summaries staying as stored, and records their
