@@ -276,11 +276,14 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
     const TrackingInfo& t = *cm.tracking;
     if ((keys && keys->empty()) || (types && types->empty())) return;
     LeadFactsMap own_facts;
-    if (cm.activity_reads_lead && !facts) {
+    // Leads' rows are read only when a scanned type has a rule that reads them.
+    const bool reads_lead = cm.activity_reads_lead &&
+        (!types || std::any_of(types->begin(), types->end(), [&](const std::string& t) { return cm.type_reads_lead(t); }));
+    if (reads_lead && !facts) {
         collect_fits(cm, keys, own_facts);
         facts = &own_facts;
     }
-    const LeadConditions lead = cm.activity_reads_lead ? lead_conditions_from(cm, *facts) : LeadConditions();
+    const LeadConditions lead = reads_lead ? lead_conditions_from(cm, *facts) : LeadConditions();
     std::vector<std::string> cols = {t.lead_column, t.type_column, t.time_column};
     for (const auto& c : cm.activity_matcher->columns) cols.push_back(c.name);
     std::string sql = "SELECT " + column_list(cols) + " FROM " + t.activities_name + " WHERE " +
