@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "pg/matching.hpp"
+#include "pg/relations.hpp"
 #include "pg/rights.hpp"
 
 extern "C" {
@@ -57,10 +58,8 @@ bool open_probe(Oid relid, const std::string& column, KeyProbe& p) {
     if (IndexRelationGetNumberOfKeyAttributes(p.index) != 1 || p.index->rd_index->indkey.values[0] != p.column ||
         !IsBinaryCoercible(p.column_type, p.index->rd_opcintype[0]))
         return false;
-    const Oid type = p.index->rd_opcintype[0];
-    const Oid eq = get_opfamily_member(p.index->rd_opfamily[0], type, type, BTEqualStrategyNumber);
-    if (!OidIsValid(eq)) return false;
-    p.eq_proc = get_opcode(eq);
+    p.eq_proc = index_equality_proc(p.index);
+    if (!OidIsValid(p.eq_proc)) return false;
     p.slot = table_slot_create(p.rel, nullptr);
     return true;
 }

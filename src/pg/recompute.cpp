@@ -13,9 +13,9 @@ namespace leadscore::pg {
 
 NewState compute_new_state(const Model& model, const std::string& key, const StoredState* stored, Summary summary,
                            MicroPoints fit, bool fit_disqualified, Timestamp as_of, StageMode mode) {
-    const EngagementResult e = compute_engagement(model, summary, as_of, false);
-    return new_state_of(model, key, stored, combine_score(model, fit, fit_disqualified, e), fit_disqualified,
-                        std::move(summary), as_of, mode);
+    NewState ns = compute_new_results(model, key, stored, summary, fit, fit_disqualified, as_of, mode);
+    ns.summary = std::move(summary);
+    return ns;
 }
 
 NewState compute_new_results(const Model& model, const std::string& key, const StoredState* stored,

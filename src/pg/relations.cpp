@@ -2,6 +2,7 @@
 #include "pg/relations.hpp"
 
 extern "C" {
+#include "access/stratnum.h"
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -54,6 +55,12 @@ Oid leadscore_relation_oid(const char* name) {
         if (OidIsValid(schema)) oid = get_relname_relid(name, schema);
     });
     return oid;
+}
+
+RegProcedure index_equality_proc(Relation index) {
+    const Oid type = index->rd_opcintype[0];
+    const Oid eq = get_opfamily_member(index->rd_opfamily[0], type, type, BTEqualStrategyNumber);
+    return OidIsValid(eq) ? get_opcode(eq) : InvalidOid;
 }
 
 }  // namespace leadscore::pg

@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "access/tupdesc.h"
+#include "utils/relcache.h"
 }
 
 namespace leadscore::pg {
@@ -22,5 +23,8 @@ int find_attribute(TupleDesc desc, const std::string& name);
 // A relation of schema leadscore by name, without a USAGE check (triggers run with the
 // invoker's rights); InvalidOid when missing.
 Oid leadscore_relation_oid(const char* name);
+// The function of the equality operator for a btree index's first key column (its operator
+// class's own type on both sides); InvalidOid when the family has none. Inside pg_guard.
+RegProcedure index_equality_proc(Relation index);
 
 }  // namespace leadscore::pg

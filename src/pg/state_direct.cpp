@@ -2,6 +2,7 @@
 // leads' state rows through the table AM and the key index, without SQL. Rows it cannot
 // handle (no state yet, a summary to rebuild, a row deleted meanwhile) go to the SQL path.
 #include "pg/recompute.hpp"
+#include "pg/relations.hpp"
 #include "pg/state_store.hpp"
 
 extern "C" {
@@ -59,11 +60,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
             getTypeInputInfo(key_type, &input_fn, &ki.ioparam);
             fmgr_info_cxt(input_fn, &ki.input, cm_.context ? cm_.context : TopMemoryContext);
             get_typlenbyvalalign(key_type, &ki.typlen, &ki.byval, &ki.align);
-            const Oid opcintype = index->rd_opcintype[0];
-            const Oid eq = get_opfamily_member(index->rd_opfamily[0], opcintype, opcintype, BTEqualStrategyNumber);
-            if (!OidIsValid(eq))
+            ki.eq_proc = index_equality_proc(index);
+            if (!OidIsValid(ki.eq_proc))
                 elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
-            ki.eq_proc = get_opcode(eq);
             ki.ready = true;
         }
         key_values.reserve(deltas.size());

@@ -72,6 +72,34 @@ void lock_buckets(std::uint32_t model_hash, std::vector<std::uint32_t> buckets, 
     });
 }
 
+// Some result columns of many states as one array each: the parameters of a batched write.
+// The buffers are C++ objects made outside pg_guard; encode runs inside it.
+struct ResultArrays {
+    ResultArrays(std::vector<int> result_columns, std::size_t n)
+        : columns(std::move(result_columns)),
+          values(columns.size(), std::vector<Datum>(n)),
+          nulls(columns.size(), std::vector<bool>(n)) {}
+    // One array Datum per column into out, in the current memory context. summaries: each
+    // state's stored summary bytes (null when the summary column is not written).
+    void encode(const std::vector<NewState>& states, const std::vector<std::string>* summaries, Timestamp as_of,
+                Datum* out) {
+        static const std::string no_summary;
+        for (std::size_t i = 0; i < states.size(); i++) {
+            encode_results(states[i], summaries ? (*summaries)[i] : no_summary, as_of, row);
+            for (std::size_t c = 0; c < columns.size(); c++) {
+                values[c][i] = row.values[columns[c]];
+                nulls[c][i] = row.nulls[columns[c]];
+            }
+        }
+        for (std::size_t c = 0; c < columns.size(); c++)
+            out[c] = build_array(state_column(columns[c]).type, values[c], nulls[c]);
+    }
+    std::vector<int> columns;
+    std::vector<std::vector<Datum>> values;
+    std::vector<std::vector<bool>> nulls;
+    StateDatums row;
+};
+
 }  // namespace
 
 void StateStore::lock_keys(const std::vector<std::string>& keys) {
@@ -263,28 +291,18 @@ void StateStore::write(const std::vector<NewState>& states, Timestamp as_of, boo
     std::vector<std::string> keys;
     keys.reserve(n);
     for (const NewState& s : states) keys.push_back(s.key);
-    const int result_columns = kStateColumnCount - kFirstResultColumn;
-    std::vector<std::vector<Datum>> column_values(result_columns, std::vector<Datum>(n));
-    std::vector<std::vector<bool>> column_nulls(result_columns, std::vector<bool>(n));
+    std::vector<int> columns;
+    for (int c = kFirstResultColumn; c < kStateColumnCount; c++) columns.push_back(c);
+    ResultArrays arrays(std::move(columns), n);
     std::vector<Datum> args(types.size());
     std::vector<char> arg_nulls(types.size(), ' ');
     MemoryContext scratch = nullptr;
-    StateDatums row;
     pg_guard([&] {
         scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);
-        for (std::size_t i = 0; i < n; i++) {
-            encode_results(states[i], summaries[i], as_of, row);
-            for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
-                column_values[c - kFirstResultColumn][i] = row.values[c];
-                column_nulls[c - kFirstResultColumn][i] = row.nulls[c];
-            }
-        }
         args[0] = text_datum(t.model);
         args[1] = text_array_datum(keys);
-        for (int c = kFirstResultColumn; c < kStateColumnCount; c++)
-            args[2 + c - kFirstResultColumn] = build_array(state_column(c).type, column_values[c - kFirstResultColumn],
-                                                           column_nulls[c - kFirstResultColumn]);
+        arrays.encode(states, &summaries, as_of, &args[2]);
         MemoryContextSwitchTo(old);
     });
     spi_exec_plan(plan, args, arg_nulls);
@@ -321,28 +339,17 @@ void StateStore::write_results(const std::vector<NewState>& states, Timestamp as
     std::vector<std::string> keys;
     keys.reserve(n);
     for (const NewState& ns : states) keys.push_back(ns.key);
-    std::vector<std::vector<Datum>> column_values(columns.size(), std::vector<Datum>(n));
-    std::vector<std::vector<bool>> column_nulls(columns.size(), std::vector<bool>(n));
+    ResultArrays arrays(columns, n);
     std::vector<Datum> args(types.size());
     std::vector<char> arg_nulls(types.size(), ' ');
     if (!scored_at) arg_nulls[1] = 'n';
-    const std::string no_summary;
     MemoryContext scratch = nullptr;
-    StateDatums row;
     pg_guard([&] {
         scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore write results", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);
-        for (std::size_t i = 0; i < n; i++) {
-            encode_results(states[i], no_summary, as_of, row);
-            for (std::size_t c = 0; c < columns.size(); c++) {
-                column_values[c][i] = row.values[columns[c]];
-                column_nulls[c][i] = row.nulls[columns[c]];
-            }
-        }
         args[0] = text_array_datum(keys);
         if (scored_at) args[1] = TimestampTzGetDatum(*scored_at);
-        for (std::size_t c = 0; c < columns.size(); c++)
-            args[2 + c] = build_array(state_column(columns[c]).type, column_values[c], column_nulls[c]);
+        arrays.encode(states, nullptr, as_of, &args[2]);
         MemoryContextSwitchTo(old);
     });
     spi_exec_plan(plan, args, arg_nulls);
