@@ -254,51 +254,33 @@ bool has_rules_of_types(const Model& model, const Summary& summary, const std::s
     return false;
 }
 
-// What a stage, range or fit edit changes, from the stored results alone (refit: fits holds
-// the leads' new fit facts): a lead keeps its engagement sums as of its scored_at, so its new
-// result follows from them — unless a stored fit disqualification hides whether its activities
-// disqualify too; those leads (`full`) are recomputed from their summaries.
-struct ResultChanges {
-    std::vector<NewState> direct;
-    std::vector<std::string> full;
-    std::int64_t score_changes = 0;  // among direct
-};
+using PassVerdict = StateStore::PassVerdict;
 
-ResultChanges changed_results(CompiledModel& cm, StateStore& store, bool refit,
-                              const std::map<std::string, FitFacts>& fits, Timestamp as_of) {
-    ResultChanges out;
-    auto check = [&](const StoredState& s) {
-        if (!s.initialized) return;
-        FitFacts f;
-        f.fit = s.fit;
-        f.disqualified = s.fit_disqualified;
-        if (refit) {
-            auto it = fits.find(s.key);
-            f = it == fits.end() ? FitFacts() : it->second;
-        }
-        const bool fit_changed = f.fit != s.fit || f.disqualified != s.fit_disqualified;
-        if (fit_changed && s.fit_disqualified) {
-            out.full.push_back(s.key);
-            return;
-        }
-        EngagementResult engagement;
-        engagement.engagement = s.engagement;
-        engagement.disqualified = s.disqualified;
-        engagement.next_change = s.next_change;
-        NewState n = new_state_of(*cm.model, s.key, &s, combine_score(*cm.model, f.fit, f.disqualified, engagement),
-                                  f.disqualified, Summary(), as_of, StageMode::Fresh);
-        if (!fit_changed && n.result.score == s.score && n.result.stage == s.stage) return;
-        if (n.result.score != s.score) out.score_changes++;
-        out.direct.push_back(std::move(n));
-        check_for_interrupts();
-    };
-    // Every row's stored results, not its summary: what a stage, range or fit edit checks first.
-    store.read_each(
-        nullptr, [&](std::vector<StoredState>& batch) {
-            for (const StoredState& s : batch) check(s);
-        },
-        false);
-    return out;
+// What a stage, range or fit edit changes in one stored row, from its results alone (refit:
+// fits holds the leads' new fit facts): a lead keeps its engagement sums as of its scored_at,
+// so its new result follows from them (written, scored_at kept) — unless a stored fit
+// disqualification hides whether its activities disqualify too: those leads are deferred, to
+// be recomputed from their summaries.
+PassVerdict result_change(const CompiledModel& cm, bool refit, const std::map<std::string, FitFacts>& fits,
+                          Timestamp as_of, const StoredState& s, NewState& out) {
+    if (!s.initialized) return PassVerdict::Keep;
+    FitFacts f;
+    f.fit = s.fit;
+    f.disqualified = s.fit_disqualified;
+    if (refit) {
+        auto it = fits.find(s.key);
+        f = it == fits.end() ? FitFacts() : it->second;
+    }
+    const bool fit_changed = f.fit != s.fit || f.disqualified != s.fit_disqualified;
+    if (fit_changed && s.fit_disqualified) return PassVerdict::Defer;
+    EngagementResult engagement;
+    engagement.engagement = s.engagement;
+    engagement.disqualified = s.disqualified;
+    engagement.next_change = s.next_change;
+    out = new_state_of(*cm.model, s.key, &s, combine_score(*cm.model, f.fit, f.disqualified, engagement),
+                       f.disqualified, Summary(), as_of, StageMode::Fresh);
+    if (!fit_changed && out.result.score == s.score && out.result.stage == s.stage) return PassVerdict::Keep;
+    return PassVerdict::WriteResultsKeepScoredAt;
 }
 
 }  // namespace
@@ -311,116 +293,96 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     if (!cm->tracking->disabled_rules_matched) rematch.insert(plan.enabled.begin(), plan.enabled.end());
     SpiConnection spi;
     StateStore store(*cm);
+    const bool shards = store.coordinates_shards();
     // Writers of this model wait until the edit commits; they wait only for the work below.
     store.lock_exclusive();
+    const bool refit = plan.refit && OidIsValid(cm->tracking->leads);
     std::map<std::string, FitFacts> fits;
-    if (plan.refit && OidIsValid(cm->tracking->leads)) collect_fits(*cm, nullptr, fits);
+    if (refit) collect_fits(*cm, nullptr, fits);
     std::int64_t score_changes = 0;
     std::map<std::string, Summary> fresh;
-    bool rematched = false;
-    // The stored rows to go through: a list already read (results that changed), or every row
-    // (keys null) or those of keys, read a batch at a time.
-    std::vector<StoredState> listed;
-    bool use_list = false;
-    std::vector<std::string> keys;
-    bool every_row = false;
-    if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
-        ResultChanges results =
-            changed_results(*cm, store, plan.refit && OidIsValid(cm->tracking->leads), fits, as_of);
-        if (store.coordinates_shards()) {
-            // (Citus: one upsert path to the shards, through the summaries.)
-            for (const NewState& n : results.direct) results.full.push_back(n.key);
-            results.direct.clear();
-            results.score_changes = 0;
-        }
-        listed = store.lock_and_read(&results.full, false);
-        use_list = true;
-        score_changes = results.score_changes;
-        store.write_results(results.direct, as_of, std::nullopt);
-    } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
-        every_row = true;
-    } else if (!rematch.empty() && rule_types(*cm->model, rematch) == plan.types) {
-        // An edit of activity rules alone concerns only the leads with rows of their types: the
-        // rematch reads those rows anyway, and names the leads on the way.
-        std::unordered_set<std::string> seen;
-        collect_rule_occurrences(*cm, rematch, fresh, &seen);
-        rematched = true;
-        keys.assign(seen.begin(), seen.end());
-    } else {
-        keys = leads_with_types(*cm, plan.types);
-    }
-    // The rematched rules' occurrences, from the rows of their activity types only.
-    if (!rematch.empty() && !rematched) collect_rule_occurrences(*cm, rematch, fresh);
-
-    // Leads whose summary changed are written whole; the others (a points edit) only their results.
-    std::vector<NewState> changed, results_only;
     std::unordered_set<std::string> have;
+
+    // One stored row's new state under the edit. rebuilt: the lead's summary read from its raw
+    // rows, for a stored one pruned past as_of (by a refresh as of a later time), which cannot
+    // say what counts now; without it such a row is deferred.
+    auto edit_row = [&](StoredState& s, NewState& out, std::optional<Summary>* rebuilt) -> PassVerdict {
+        if (!fresh.empty()) have.insert(s.key);
+        if (!s.initialized) return PassVerdict::Keep;
+        // The summary as the edit leaves it, copied only when something in it changes.
+        std::optional<Summary> edited;
+        bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, s.summary, plan.types);
+        bool summary_changed = false;
+        if (!s.summary.exact_at(as_of)) {
+            if (!rebuilt) return PassVerdict::Defer;
+            edited = std::move(*rebuilt);
+            if (!edited) edited = Summary();
+            touched = summary_changed = true;
+        }
+        // Occurrences of deleted rules go, as a rebuild would not find them (a disabled rule's stay).
+        const std::vector<std::int64_t> ids = (edited ? *edited : s.summary).rule_ids();
+        for (std::int64_t id : ids) {
+            if (cm->model->activity_rule(id)) continue;
+            if (!edited) edited = s.summary;
+            summary_changed |= edited->replace_rule(id, RuleOccurrences{});
+        }
+        if (!rematch.empty()) {
+            if (!edited) edited = s.summary;
+            auto it = fresh.find(s.key);
+            for (std::int64_t id : rematch) {
+                const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
+                summary_changed |= edited->replace_rule(id, entry ? *entry : RuleOccurrences{});
+            }
+        }
+        touched |= summary_changed;
+        if (!touched) return PassVerdict::Keep;
+        MicroPoints fit = s.fit;
+        bool fit_dq = s.fit_disqualified;
+        if (refit) {
+            FitFacts f;
+            if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
+            fit = f.fit;
+            fit_dq = f.disqualified;
+        }
+        const Summary& summary = summary_changed ? *edited : s.summary;
+        out = compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, as_of, StageMode::Fresh);
+        // An unchanged summary is stored already: only the results can differ.
+        std::optional<Summary> stored_form;
+        auto same = [&](const NewState& n) {
+            if (!same_results(s, n)) return false;
+            if (!summary_changed) return true;
+            if (!stored_form) stored_form = stored_summary(*cm->model, summary, as_of);
+            return s.summary == *stored_form;
+        };
+        if (same(out)) {
+            const NewState then =
+                compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, s.scored_at, StageMode::Fresh);
+            if (same(then)) return PassVerdict::Keep;
+        }
+        if (s.score != out.result.score) score_changes++;
+        // (A results-only write leaves the stored summary as it is.)
+        if (!summary_changed && !shards) return PassVerdict::WriteResults;
+        out.summary = summary_changed ? std::move(*edited) : std::move(s.summary);
+        return PassVerdict::WriteWhole;
+    };
+
+    // The SQL path (a distributed model's coordinator, and the rows the direct pass deferred):
+    // a cursor batch at a time, written in batches.
+    std::vector<NewState> changed, results_only;
     auto process = [&](std::vector<StoredState>& batch) {
-        if (!fresh.empty())
-            for (const StoredState& s : batch) have.insert(s.key);
-        // Summaries pruned past as_of (by a refresh as of a later time) cannot say what counts now.
         std::vector<std::string> inexact;
         for (const StoredState& s : batch)
             if (s.initialized && !s.summary.exact_at(as_of)) inexact.push_back(s.key);
         std::map<std::string, Summary> rebuilt;
         collect_activities(*cm, &inexact, rebuilt);
         for (StoredState& s : batch) {
-            if (!s.initialized) continue;
-            // The summary as the edit leaves it, copied only when something in it changes.
-            std::optional<Summary> edited;
-            bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, s.summary, plan.types);
-            bool summary_changed = false;
-            if (!s.summary.exact_at(as_of)) {
-                auto it = rebuilt.find(s.key);
-                edited = it == rebuilt.end() ? Summary() : std::move(it->second);
-                touched = summary_changed = true;
-            }
-            // Occurrences of deleted rules go, as a rebuild would not find them (a disabled rule's stay).
-            const std::vector<std::int64_t> ids = (edited ? *edited : s.summary).rule_ids();
-            for (std::int64_t id : ids) {
-                if (cm->model->activity_rule(id)) continue;
-                if (!edited) edited = s.summary;
-                summary_changed |= edited->replace_rule(id, RuleOccurrences{});
-            }
-            if (!rematch.empty()) {
-                if (!edited) edited = s.summary;
-                auto it = fresh.find(s.key);
-                for (std::int64_t id : rematch) {
-                    const RuleOccurrences* entry = it == fresh.end() ? nullptr : it->second.entry_of(id);
-                    summary_changed |= edited->replace_rule(id, entry ? *entry : RuleOccurrences{});
-                }
-            }
-            touched |= summary_changed;
-            if (!touched) continue;
-            MicroPoints fit = s.fit;
-            bool fit_dq = s.fit_disqualified;
-            if (plan.refit && OidIsValid(cm->tracking->leads)) {
-                FitFacts f;
-                if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
-                fit = f.fit;
-                fit_dq = f.disqualified;
-            }
-            const Summary& summary = summary_changed ? *edited : s.summary;
-            NewState ns = compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, as_of, StageMode::Fresh);
-            // An unchanged summary is stored already: only the results can differ.
-            std::optional<Summary> stored_form;
-            auto same = [&](const NewState& n) {
-                if (!same_results(s, n)) return false;
-                if (!summary_changed) return true;
-                if (!stored_form) stored_form = stored_summary(*cm->model, summary, as_of);
-                return s.summary == *stored_form;
-            };
-            if (same(ns)) {
-                const NewState then =
-                    compute_new_results(*cm->model, s.key, &s, summary, fit, fit_dq, s.scored_at, StageMode::Fresh);
-                if (same(then)) continue;
-            }
-            if (s.score != ns.result.score) score_changes++;
-            const bool whole = summary_changed || store.coordinates_shards();
-            // (A results-only write needs no summary; its batch is one join with the state table.)
-            if (whole) ns.summary = summary_changed ? std::move(*edited) : std::move(s.summary);
-            std::vector<NewState>& out = whole ? changed : results_only;
-            out.push_back(std::move(ns));
+            std::optional<Summary> from_rows;
+            if (s.initialized && !s.summary.exact_at(as_of))
+                if (auto it = rebuilt.find(s.key); it != rebuilt.end()) from_rows = std::move(it->second);
+            NewState ns;
+            const PassVerdict verdict = edit_row(s, ns, &from_rows);
+            if (verdict == PassVerdict::WriteWhole) changed.push_back(std::move(ns));
+            if (verdict == PassVerdict::WriteResults) results_only.push_back(std::move(ns));
             if (changed.size() >= 10000) {
                 store.write(changed, as_of, true);
                 changed.clear();
@@ -432,10 +394,52 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             check_for_interrupts();
         }
     };
-    if (use_list) {
-        process(listed);
+    // The rows of keys (every row when null): in place through the table AM, then the deferred
+    // ones through SQL.
+    auto run_edit = [&](const std::vector<std::string>* keys) {
+        if (shards) return store.read_each(keys, process);
+        const std::vector<std::string> deferred = store.rewrite_each(
+            keys, true, [&](StoredState& s, NewState& out) { return edit_row(s, out, nullptr); }, as_of);
+        store.read_each(&deferred, process);
+    };
+
+    if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
+        // A stage, range or fit edit checks every row's stored results first, not its summary.
+        std::vector<std::string> full;
+        auto check = [&](StoredState& s, NewState& out) {
+            PassVerdict v = result_change(*cm, refit, fits, as_of, s, out);
+            if (v == PassVerdict::WriteResultsKeepScoredAt && out.result.score != s.score) score_changes++;
+            return v;
+        };
+        if (shards) {
+            // (Citus: one upsert path to the shards, through the summaries.)
+            store.read_each(
+                nullptr,
+                [&](std::vector<StoredState>& batch) {
+                    NewState unused;
+                    for (StoredState& s : batch)
+                        if (result_change(*cm, refit, fits, as_of, s, unused) != PassVerdict::Keep) full.push_back(s.key);
+                },
+                false);
+        } else {
+            full = store.rewrite_each(nullptr, false, check, as_of);
+        }
+        run_edit(&full);
+    } else if (plan.recompute || plan.refit || (rematch.empty() && common_types(*cm, plan.types))) {
+        if (!rematch.empty()) collect_rule_occurrences(*cm, rematch, fresh);
+        run_edit(nullptr);
+    } else if (!rematch.empty() && rule_types(*cm->model, rematch) == plan.types) {
+        // An edit of activity rules alone concerns only the leads with rows of their types: the
+        // rematch reads those rows anyway, and names the leads on the way.
+        std::unordered_set<std::string> seen;
+        collect_rule_occurrences(*cm, rematch, fresh, &seen);
+        const std::vector<std::string> keys(seen.begin(), seen.end());
+        run_edit(&keys);
     } else {
-        store.read_each(every_row ? nullptr : &keys, process);
+        // The rematched rules' occurrences, from the rows of their activity types only.
+        if (!rematch.empty()) collect_rule_occurrences(*cm, rematch, fresh);
+        const std::vector<std::string> keys = leads_with_types(*cm, plan.types);
+        run_edit(&keys);
     }
     // Leads that had no state yet (no rows matched before): built from their raw rows.
     std::vector<std::string> missing;

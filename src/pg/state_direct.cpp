@@ -22,6 +22,36 @@ extern "C" {
 
 namespace leadscore::pg {
 
+void StateStore::key_scan_key(Relation rel, Relation index, const std::vector<std::string>& keys,
+                              std::vector<Datum>& key_values, ScanKeyData& skey) {
+    const Oid key_type = cm_.tracking->key_type;
+    // The key array in the index's own ordering: the scan returns rows in key order, the
+    // same order every other writer locks them in.
+    StateKeyInfo& ki = cm_.state_key;
+    if (!ki.ready) {
+        Oid input_fn;
+        getTypeInputInfo(key_type, &input_fn, &ki.ioparam);
+        fmgr_info_cxt(input_fn, &ki.input, cm_.context ? cm_.context : TopMemoryContext);
+        get_typlenbyvalalign(key_type, &ki.typlen, &ki.byval, &ki.align);
+        ki.eq_proc = index_equality_proc(index);
+        if (!OidIsValid(ki.eq_proc))
+            elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
+        ki.ready = true;
+    }
+    key_values.clear();
+    for (const std::string& k : keys)
+        key_values.push_back(InputFunctionCall(&ki.input, const_cast<char*>(k.c_str()), ki.ioparam, -1));
+    if (key_values.size() == 1) {
+        ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid, index->rd_indcollation[0], ki.eq_proc,
+                               key_values[0]);
+        return;
+    }
+    ArrayType* key_array = construct_array(key_values.data(), static_cast<int>(key_values.size()), key_type,
+                                           ki.typlen, ki.byval, ki.align);
+    ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type, index->rd_indcollation[0],
+                           ki.eq_proc, PointerGetDatum(key_array));
+}
+
 std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& deltas,
                                                            Timestamp as_of, std::vector<StageChange>& stage_changes) {
     std::vector<std::string> slow;
@@ -30,6 +60,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
     const Oid key_type = cm_.tracking->key_type;
     // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
     std::vector<Datum> key_values;
+    std::vector<std::string> key_texts;
     std::string key_text, failure, failure_state, bytes;
     StateDatums row;
     StateFields fields;
@@ -38,6 +69,9 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
     std::uint32_t lead = DeltaMap::npos;
     StoredState stored;
     std::optional<NewState> next;
+    key_texts.reserve(deltas.size());
+    key_values.reserve(deltas.size());
+    for (std::uint32_t i = 0; i < deltas.size(); i++) key_texts.push_back(deltas.key(i));
 
     pg_guard([&] {
         Relation rel = table_open(relid_, RowExclusiveLock);
@@ -52,33 +86,8 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore direct", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);
 
-        // The key array in the index's own ordering: the scan returns rows in key order, the
-        // same order every other writer locks them in.
-        StateKeyInfo& ki = cm_.state_key;
-        if (!ki.ready) {
-            Oid input_fn;
-            getTypeInputInfo(key_type, &input_fn, &ki.ioparam);
-            fmgr_info_cxt(input_fn, &ki.input, cm_.context ? cm_.context : TopMemoryContext);
-            get_typlenbyvalalign(key_type, &ki.typlen, &ki.byval, &ki.align);
-            ki.eq_proc = index_equality_proc(index);
-            if (!OidIsValid(ki.eq_proc))
-                elog(ERROR, "leadscore: no equality operator for the key of \"%s\"", RelationGetRelationName(rel));
-            ki.ready = true;
-        }
-        key_values.reserve(deltas.size());
-        for (std::uint32_t i = 0; i < deltas.size(); i++)
-            key_values.push_back(
-                InputFunctionCall(&ki.input, const_cast<char*>(deltas.key(i).c_str()), ki.ioparam, -1));
-        ArrayType* key_array = key_values.size() == 1 ? nullptr
-                               : construct_array(key_values.data(), static_cast<int>(key_values.size()),
-                                                 key_type, ki.typlen, ki.byval, ki.align);
         ScanKeyData skey;
-        if (key_values.size() == 1)
-            ScanKeyEntryInitialize(&skey, 0, 1, BTEqualStrategyNumber, InvalidOid, index->rd_indcollation[0],
-                                   ki.eq_proc, key_values[0]);
-        else
-            ScanKeyEntryInitialize(&skey, SK_SEARCHARRAY, 1, BTEqualStrategyNumber, key_type,
-                                   index->rd_indcollation[0], ki.eq_proc, PointerGetDatum(key_array));
+        key_scan_key(rel, index, key_texts, key_values, skey);
 
         // Rows written earlier in this transaction, and by transactions that committed while
         // we waited for the per-lead locks, are seen.

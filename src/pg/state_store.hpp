@@ -12,6 +12,10 @@
 #include "pg/compiled_model.hpp"
 #include "pg/state_row.hpp"
 
+extern "C" {
+#include "access/skey.h"
+}
+
 namespace leadscore::pg {
 
 // Stage changes that still need their history rows and notifications.
@@ -67,6 +71,19 @@ public:
     // Needs grouped deltas. Returns the keys left for the SQL path; appends stage changes to record.
     std::vector<std::string> apply_deltas_directly(const DeltaMap& deltas, Timestamp as_of,
                                                    std::vector<StageChange>& stage_changes);
+    // What a pass over stored rows does with one row: keep it, write the new state's result
+    // columns (scored_at as of the pass, or kept), write them and its summary, or leave the
+    // row to the caller's SQL path (a summary to rebuild from raw rows).
+    enum class PassVerdict { Keep, WriteResults, WriteResultsKeepScoredAt, WriteWhole, Defer };
+    // decide: the verdict on a stored row (its summary decoded when with_summary; otherwise
+    // empty, and initialized says whether it has one), with the new state in `out`.
+    using PassDecide = std::function<PassVerdict(StoredState& stored, NewState& out)>;
+    // A rule edit's pass over the rows of keys (every row when null), through the table AM
+    // and the key index, no SQL: each row read, decided and written in place; stage changes
+    // recorded and notified. The caller holds lock_exclusive(); not on a distributed model's
+    // coordinator. Returns the deferred keys.
+    std::vector<std::string> rewrite_each(const std::vector<std::string>* keys, bool with_summary,
+                                          const PassDecide& decide, Timestamp as_of);
     void remove(const std::vector<std::string>& keys);
     void remove_absent_leads(const std::vector<std::string>* keys);
     Oid relid() const { return relid_; }
@@ -80,6 +97,10 @@ private:
     std::vector<StoredState> read_rows(const std::string& where, const std::vector<Oid>& types,
                                        std::vector<Datum>& args, bool with_summary = true,
                                        const Batch* on_batch = nullptr);
+    // The key index's scan key for these keys (an array key for more than one); key_values
+    // holds the keys' Datums. Plain PostgreSQL code: call inside pg_guard.
+    void key_scan_key(Relation rel, Relation index, const std::vector<std::string>& keys,
+                      std::vector<Datum>& key_values, ScanKeyData& skey);
     // WHERE clause and arguments for the given keys (all rows when null).
     std::string key_filter(const std::vector<std::string>* keys, std::vector<Oid>& types, std::vector<Datum>& args);
     CompiledModel& cm_;

@@ -1,0 +1,209 @@
+// A rule edit's pass over the state table through the table AM: each stored row read, its
+// new state decided by the edit and written in place, without SQL (no cursor copies, no
+// arrays to unnest, no key lookups for the update). The edit holds the model's exclusive
+// state lock, so no other writer moves a row under the pass.
+#include <exception>
+#include <unordered_set>
+
+#include "pg/state_store.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+}
+
+namespace leadscore::pg {
+
+namespace {
+
+// Above this share of the table's rows, the keys are found by reading every row.
+constexpr double kIndexedKeysShare = 0.2;
+
+}  // namespace
+
+std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>* keys, bool with_summary,
+                                                  const PassDecide& decide, Timestamp as_of) {
+    std::vector<std::string> deferred;
+    if (keys && keys->empty()) return deferred;
+    const Model& model = *cm_.model;
+    // C++ objects live out here: an ERROR inside pg_guard longjmps past the lambda's frame.
+    std::vector<Datum> key_values;
+    std::unordered_set<std::string> wanted;
+    std::string key_text, bytes;
+    StateDatums row;
+    StateFields fields;
+    StoredState stored;
+    NewState next;
+    std::vector<StageChange> changes;
+    std::exception_ptr failure;
+    bool by_index = false;
+    if (keys) wanted.insert(keys->begin(), keys->end());
+
+    pg_guard([&] {
+        Relation rel = table_open(relid_, RowExclusiveLock);
+        resolve_state_attnums(rel, cm_.tracking->key_type, cm_.state_attnums);
+        const std::vector<std::int16_t>& attnum = cm_.state_attnums;
+        Relation index = nullptr;
+        if (keys) {
+            const double rows = std::max<double>(rel->rd_rel->reltuples, 0);
+            by_index = static_cast<double>(keys->size()) <= kIndexedKeysShare * rows;
+            if (by_index) {
+                const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
+                if (!OidIsValid(index_oid))
+                    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                                    errmsg("leadscore: state table \"%s\" has no primary key",
+                                           RelationGetRelationName(rel)),
+                                    errhint("Run leadscore.untrack() and leadscore.track() again.")));
+                index = index_open(index_oid, RowExclusiveLock);
+            }
+        }
+        MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore pass", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old = MemoryContextSwitchTo(scratch);
+        ScanKeyData skey;
+        if (by_index) key_scan_key(rel, index, *keys, key_values, skey);
+
+        // This transaction's earlier writes are seen; the versions this pass writes are not
+        // (they carry the command id the snapshot stops before). Under REPEATABLE READ the
+        // transaction's snapshot, as the SQL path reads.
+        CommandCounterIncrement();
+        Snapshot snapshot = RegisterSnapshot(GetTransactionSnapshot());
+        TupleTableSlot* found = table_slot_create(rel, nullptr);
+        TupleTableSlot* updated = table_slot_create(rel, nullptr);
+        IndexScanDesc iscan = nullptr;
+        TableScanDesc sscan = nullptr;
+        if (by_index) {
+            iscan = index_beginscan(rel, index, snapshot, 1, 0);
+            index_rescan(iscan, &skey, 1, nullptr, 0);
+        } else {
+            sscan = table_beginscan(rel, snapshot, 0, nullptr);
+        }
+        EState* estate = nullptr;
+        ResultRelInfo* rri = nullptr;
+        const int natts = RelationGetDescr(rel)->natts;
+        const TextOutput key_out(cm_.tracking->key_type);
+        const CommandId cid = GetCurrentCommandId(true);
+        MemoryContext per_row = AllocSetContextCreate(scratch, "leadscore pass row", ALLOCSET_DEFAULT_SIZES);
+        for (;;) {
+            MemoryContextSwitchTo(scratch);
+            const bool got = by_index ? index_getnext_slot(iscan, ForwardScanDirection, found)
+                                      : table_scan_getnextslot(sscan, ForwardScanDirection, found);
+            if (!got) break;
+            CHECK_FOR_INTERRUPTS();
+            MemoryContextReset(per_row);
+            MemoryContextSwitchTo(per_row);
+            slot_getallattrs(found);
+            if (found->tts_isnull[attnum[kStateLead] - 1]) continue;
+            if (keys && !by_index) {
+                key_out.write(found->tts_values[attnum[kStateLead] - 1], key_text);
+                if (!wanted.count(key_text)) continue;
+            }
+            for (int c = 0; c < kStateColumnCount; c++) {
+                row.values[c] = found->tts_values[attnum[c] - 1];
+                row.nulls[c] = found->tts_isnull[attnum[c] - 1];
+            }
+            const bool has_summary = !row.nulls[kStateSummary];
+            if (!with_summary) row.nulls[kStateSummary] = true;
+            read_state_fields(row, StateFieldsNeeded::All, fields);
+
+            // The edit's decision is C++ that reports problems by exception: caught here, thrown
+            // again once the scan is closed.
+            PassVerdict verdict = PassVerdict::Keep;
+            try {
+                try {
+                    parse_state_fields(row, fields, StateFieldsNeeded::All, stored);
+                } catch (const std::exception& e) {
+                    throw UserError(sqlstate::kDataCorrupted, "leadscore: stored state of lead " +
+                                                                  std::string(fields.key ? fields.key : "?") +
+                                                                  " is unreadable: " + e.what());
+                }
+                if (!with_summary) stored.initialized = has_summary;
+                verdict = decide(stored, next);
+                bytes.clear();
+                if (verdict == PassVerdict::WriteWhole) bytes = stored_summary(model, next.summary, as_of).serialize();
+                if (verdict == PassVerdict::Defer) deferred.push_back(stored.key);
+                if (next.stage_changed && verdict != PassVerdict::Keep && verdict != PassVerdict::Defer)
+                    changes.push_back(StageChange{next.key, next.previous_stage, next.result.stage, next.result.score});
+            } catch (...) {
+                failure = std::current_exception();
+                break;
+            }
+            if (verdict == PassVerdict::Keep || verdict == PassVerdict::Defer) continue;
+
+            encode_results(next, bytes, as_of, row);
+            ExecClearTuple(updated);
+            memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
+            memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
+            for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
+                if (c == kStateSummary && verdict != PassVerdict::WriteWhole) continue;
+                if (c == kStateScoredAt && verdict == PassVerdict::WriteResultsKeepScoredAt) continue;
+                updated->tts_values[attnum[c] - 1] = row.values[c];
+                updated->tts_isnull[attnum[c] - 1] = row.nulls[c];
+            }
+            ExecStoreVirtualTuple(updated);
+            bool update_indexes = false;
+            ItemPointerData target = found->tts_tid;
+            TM_FailureData tmfd;
+            LockTupleMode lockmode;
+            const TM_Result res = table_tuple_update(rel, &target, updated, cid, snapshot, InvalidSnapshot, true,
+                                                     &tmfd, &lockmode, &update_indexes);
+            // Only a transaction snapshot older than the exclusive lock sees a row moved since.
+            if (res != TM_Ok)
+                ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                                errmsg("could not serialize access due to concurrent update"),
+                                errdetail("leadscore: the state row of lead %s changed after this transaction's "
+                                          "snapshot.",
+                                          fields.key ? fields.key : "?")));
+            if (update_indexes) {
+                if (!estate) {
+                    MemoryContext row_context = MemoryContextSwitchTo(scratch);
+                    estate = CreateExecutorState();
+                    RangeTblEntry* rte = makeNode(RangeTblEntry);
+                    rte->rtekind = RTE_RELATION;
+                    rte->relid = relid_;
+                    rte->relkind = rel->rd_rel->relkind;
+                    rte->rellockmode = RowExclusiveLock;
+                    ExecInitRangeTable(estate, list_make1(rte));
+                    rri = makeNode(ResultRelInfo);
+                    InitResultRelInfo(rri, rel, 1, nullptr, 0);
+                    ExecOpenIndices(rri, false);
+                    estate->es_output_cid = cid;
+                    estate->es_snapshot = snapshot;
+                    MemoryContextSwitchTo(row_context);
+                }
+                List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
+                list_free(recheck);
+                ResetPerTupleExprContext(estate);
+            }
+        }
+        MemoryContextSwitchTo(scratch);
+        if (iscan) index_endscan(iscan);
+        if (sscan) table_endscan(sscan);
+        ExecDropSingleTupleTableSlot(found);
+        ExecDropSingleTupleTableSlot(updated);
+        if (estate) {
+            ExecCloseIndices(rri);
+            FreeExecutorState(estate);
+        }
+        UnregisterSnapshot(snapshot);
+        MemoryContextSwitchTo(old);
+        MemoryContextDelete(scratch);
+        if (index) index_close(index, NoLock);
+        table_close(rel, NoLock);
+        // Later commands of this transaction see the new state.
+        CommandCounterIncrement();
+    });
+    if (failure) std::rethrow_exception(failure);
+    record_stage_changes(changes, as_of, true);
+    return deferred;
+}
+
+}  // namespace leadscore::pg
