@@ -14,6 +14,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "storage/bufmgr.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -27,6 +28,7 @@ namespace {
 
 // Above this share of the table's rows, the keys are found by reading every row.
 constexpr double kIndexedKeysShare = 0.2;
+constexpr double kRowsPerPage = 20;
 
 }  // namespace
 
@@ -54,7 +56,10 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
         const std::vector<std::int16_t>& attnum = cm_.state_attnums;
         Relation index = nullptr;
         if (keys) {
-            const double rows = std::max<double>(rel->rd_rel->reltuples, 0);
+            // (A table never analyzed: about kRowsPerPage state rows a page.)
+            const double rows = rel->rd_rel->reltuples >= 0
+                                    ? rel->rd_rel->reltuples
+                                    : static_cast<double>(RelationGetNumberOfBlocks(rel)) * kRowsPerPage;
             by_index = static_cast<double>(keys->size()) <= kIndexedKeysShare * rows;
             if (by_index) {
                 const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
@@ -71,11 +76,14 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
         ScanKeyData skey;
         if (by_index) key_scan_key(rel, index, *keys, key_values, skey);
 
-        // This transaction's earlier writes are seen; the versions this pass writes are not
-        // (they carry the command id the snapshot stops before). Under REPEATABLE READ the
-        // transaction's snapshot, as the SQL path reads.
+        // Every row as of now (writers are locked out): this transaction's earlier writes are
+        // seen, the versions this pass writes are not (they carry the command id the snapshot
+        // stops before). Under REPEATABLE READ, a row another transaction wrote after this
+        // one's snapshot (seen neither by the edit's reads nor by a rescore) is a serialization
+        // failure, not a row left scored by the old rules.
         CommandCounterIncrement();
-        Snapshot snapshot = RegisterSnapshot(GetTransactionSnapshot());
+        Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
+        const Snapshot transaction = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : nullptr;
         TupleTableSlot* found = table_slot_create(rel, nullptr);
         TupleTableSlot* updated = table_slot_create(rel, nullptr);
         IndexScanDesc iscan = nullptr;
@@ -102,6 +110,12 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
             MemoryContextSwitchTo(per_row);
             slot_getallattrs(found);
             if (found->tts_isnull[attnum[kStateLead] - 1]) continue;
+            if (transaction && !table_tuple_satisfies_snapshot(rel, found, transaction))
+                ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                                errmsg("could not serialize access due to concurrent update"),
+                                errdetail("leadscore: a state row of model \"%s\" changed after this transaction's "
+                                          "snapshot.",
+                                          cm_.tracking->model.c_str())));
             if (keys && !by_index) {
                 key_out.write(found->tts_values[attnum[kStateLead] - 1], key_text);
                 if (!wanted.count(key_text)) continue;
@@ -155,13 +169,11 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
             LockTupleMode lockmode;
             const TM_Result res = table_tuple_update(rel, &target, updated, cid, snapshot, InvalidSnapshot, true,
                                                      &tmfd, &lockmode, &update_indexes);
-            // Only a transaction snapshot older than the exclusive lock sees a row moved since.
+            // (Writers are locked out: another result is a bug, not a race.)
             if (res != TM_Ok)
-                ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                                errmsg("could not serialize access due to concurrent update"),
-                                errdetail("leadscore: the state row of lead %s changed after this transaction's "
-                                          "snapshot.",
-                                          fields.key ? fields.key : "?")));
+                ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                                errmsg("leadscore: could not update the state row of lead %s (result %d)",
+                                       fields.key ? fields.key : "?", static_cast<int>(res))));
             if (update_indexes) {
                 if (!estate) {
                     MemoryContext row_context = MemoryContextSwitchTo(scratch);
