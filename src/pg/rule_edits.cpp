@@ -168,6 +168,7 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
                      {{TEXTOID, text_array_literal(ids)}}, true);
         for (std::uint64_t i = 0; i < n; i++) {
             EditPlan& p = plans[*spi_text(i, 1)];
+            p.summaries_only = !fit;
             if (fit) {
                 p.refit = true;
             } else {
@@ -186,6 +187,9 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
     // activity_rule: pair old and new rows by id.
     std::map<std::string, const Row*> before;
     for (const Row& r : old_rows) before[*field(r, "id")] = &r;
+    // New rules alone change only the summaries of the leads with rows they match.
+    if (old_rows.empty())
+        for (const Row& r : new_rows) plans[*field(r, "model")].summaries_only = true;
     for (const Row& r : new_rows) {
         const std::string model = *field(r, "model");
         auto it = before.find(*field(r, "id"));
@@ -311,7 +315,8 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         if (!s.initialized) return PassVerdict::Keep;
         // The summary as the edit leaves it, copied only when something in it changes.
         std::optional<Summary> edited;
-        bool touched = plan.recompute || plan.refit || has_rules_of_types(*cm->model, s.summary, plan.types);
+        bool touched =
+            plan.recompute || plan.refit || (!plan.summaries_only && has_rules_of_types(*cm->model, s.summary, plan.types));
         bool summary_changed = false;
         if (!s.summary.exact_at(as_of)) {
             if (!rebuilt) return PassVerdict::Defer;
@@ -336,6 +341,9 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         }
         touched |= summary_changed;
         if (!touched) return PassVerdict::Keep;
+        // (A summary stored as it was, once pruned: the lead's results stand.)
+        if (plan.summaries_only && !plan.recompute && !plan.refit && stored_summary(*cm->model, *edited, as_of) == s.summary)
+            return PassVerdict::Keep;
         MicroPoints fit = s.fit;
         bool fit_dq = s.fit_disqualified;
         if (refit) {

@@ -28,6 +28,9 @@ struct EditPlan {
     // Activity rules enabled again: collected again only when the stored summaries were built
     // before disabled rules' occurrences were kept (tracking.disabled_rules_matched).
     std::set<std::int64_t> enabled;
+    // Only what rules match changed (conditions, new rules): a lead whose summary the edit
+    // leaves as stored keeps its results.
+    bool summaries_only = false;
     bool any() const { return full || refit || recompute || !types.empty() || !rematch.empty(); }
 };
 

@@ -4,6 +4,7 @@
 #include "pg/recompute.hpp"
 #include "pg/relations.hpp"
 #include "pg/state_store.hpp"
+#include "pg/state_writer.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -97,29 +98,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         IndexScanDesc scan = index_beginscan(rel, index, snapshot, 1, 0);
         index_rescan(scan, &skey, 1, nullptr, 0);
 
-        // Executor state for index insertions, set up only when an update is not HOT.
-        EState* estate = nullptr;
-        ResultRelInfo* rri = nullptr;
-        auto executor_state = [&] {
-            if (estate) return;
-            // Created under scratch: it outlives the row that needed it first.
-            MemoryContext row_context = MemoryContextSwitchTo(scratch);
-            estate = CreateExecutorState();
-            RangeTblEntry* rte = makeNode(RangeTblEntry);
-            rte->rtekind = RTE_RELATION;
-            rte->relid = relid_;
-            rte->relkind = rel->rd_rel->relkind;
-            rte->rellockmode = RowExclusiveLock;
-            ExecInitRangeTable(estate, list_make1(rte));
-            rri = makeNode(ResultRelInfo);
-            InitResultRelInfo(rri, rel, 1, nullptr, 0);
-            ExecOpenIndices(rri, false);
-            estate->es_output_cid = GetCurrentCommandId(true);
-            estate->es_snapshot = snapshot;
-            MemoryContextSwitchTo(row_context);
-        };
-        TupleTableSlot* updated = table_slot_create(rel, nullptr);
-        const int natts = RelationGetDescr(rel)->natts;
+        StateRowWriter writer(rel, cm_.state_attnums, snapshot, scratch);
         const TextOutput key_out(key_type);
 
         // Most rows have no concurrent writer: they are updated without a separate tuple lock.
@@ -183,21 +162,10 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                 encode_results(ns, bytes, as_of, row);
                 // An activity never changes the fit: the stored datum is kept.
                 if (ns.result.fit == stored.fit) row.values[kStateFitScore] = found->tts_values[attnum[kStateFitScore] - 1];
-                ExecClearTuple(updated);
-                memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
-                memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
-                for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
-                    updated->tts_values[attnum[c] - 1] = row.values[c];
-                    updated->tts_isnull[attnum[c] - 1] = row.nulls[c];
-                }
-                ExecStoreVirtualTuple(updated);
-
-                bool update_indexes = false;
+                writer.compose(found, row, true, true);
                 ItemPointerData target = found->tts_tid;
                 TM_FailureData tmfd;
-                LockTupleMode lockmode;
-                TM_Result res = table_tuple_update(rel, &target, updated, cid, snapshot, InvalidSnapshot, true, &tmfd,
-                                                   &lockmode, &update_indexes);
+                TM_Result res = writer.update(&target, &tmfd);
                 if (res == TM_Updated && !locked) {
                     // Another transaction updated the row after our snapshot: lock its newest
                     // version and start over from that.
@@ -214,12 +182,6 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
                     ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
                                     errmsg("leadscore: could not update the state row of lead %s (result %d)",
                                            key_text.c_str(), static_cast<int>(res))));
-                if (update_indexes) {
-                    executor_state();
-                    List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
-                    list_free(recheck);
-                    ResetPerTupleExprContext(estate);
-                }
                 if (ns.stage_changed) stage_changes.push_back(StageChange{key_text, ns.previous_stage, ns.result.stage,
                                                                           ns.result.score});
                 handled[lead] = 1;
@@ -230,11 +192,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
         index_endscan(scan);
 
         ExecDropSingleTupleTableSlot(found);
-        ExecDropSingleTupleTableSlot(updated);
-        if (estate) {
-            ExecCloseIndices(rri);
-            FreeExecutorState(estate);
-        }
+        writer.finish();
         UnregisterSnapshot(snapshot);
         MemoryContextSwitchTo(old);
         MemoryContextDelete(scratch);

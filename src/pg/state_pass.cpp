@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "pg/state_store.hpp"
+#include "pg/state_writer.hpp"
 
 extern "C" {
 #include "access/genam.h"
@@ -85,7 +86,6 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
         Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
         const Snapshot transaction = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : nullptr;
         TupleTableSlot* found = table_slot_create(rel, nullptr);
-        TupleTableSlot* updated = table_slot_create(rel, nullptr);
         IndexScanDesc iscan = nullptr;
         TableScanDesc sscan = nullptr;
         if (by_index) {
@@ -94,11 +94,8 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
         } else {
             sscan = table_beginscan(rel, snapshot, 0, nullptr);
         }
-        EState* estate = nullptr;
-        ResultRelInfo* rri = nullptr;
-        const int natts = RelationGetDescr(rel)->natts;
+        StateRowWriter writer(rel, attnum, snapshot, scratch);
         const TextOutput key_out(cm_.tracking->key_type);
-        const CommandId cid = GetCurrentCommandId(true);
         MemoryContext per_row = AllocSetContextCreate(scratch, "leadscore pass row", ALLOCSET_DEFAULT_SIZES);
         for (;;) {
             MemoryContextSwitchTo(scratch);
@@ -153,58 +150,22 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
             if (verdict == PassVerdict::Keep || verdict == PassVerdict::Defer) continue;
 
             encode_results(next, bytes, as_of, row);
-            ExecClearTuple(updated);
-            memcpy(updated->tts_values, found->tts_values, sizeof(Datum) * natts);
-            memcpy(updated->tts_isnull, found->tts_isnull, sizeof(bool) * natts);
-            for (int c = kFirstResultColumn; c < kStateColumnCount; c++) {
-                if (c == kStateSummary && verdict != PassVerdict::WriteWhole) continue;
-                if (c == kStateScoredAt && verdict == PassVerdict::WriteResultsKeepScoredAt) continue;
-                updated->tts_values[attnum[c] - 1] = row.values[c];
-                updated->tts_isnull[attnum[c] - 1] = row.nulls[c];
-            }
-            ExecStoreVirtualTuple(updated);
-            bool update_indexes = false;
+            writer.compose(found, row, verdict == PassVerdict::WriteWhole,
+                           verdict != PassVerdict::WriteResultsKeepScoredAt);
             ItemPointerData target = found->tts_tid;
             TM_FailureData tmfd;
-            LockTupleMode lockmode;
-            const TM_Result res = table_tuple_update(rel, &target, updated, cid, snapshot, InvalidSnapshot, true,
-                                                     &tmfd, &lockmode, &update_indexes);
+            const TM_Result res = writer.update(&target, &tmfd);
             // (Writers are locked out: another result is a bug, not a race.)
             if (res != TM_Ok)
                 ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
                                 errmsg("leadscore: could not update the state row of lead %s (result %d)",
                                        fields.key ? fields.key : "?", static_cast<int>(res))));
-            if (update_indexes) {
-                if (!estate) {
-                    MemoryContext row_context = MemoryContextSwitchTo(scratch);
-                    estate = CreateExecutorState();
-                    RangeTblEntry* rte = makeNode(RangeTblEntry);
-                    rte->rtekind = RTE_RELATION;
-                    rte->relid = relid_;
-                    rte->relkind = rel->rd_rel->relkind;
-                    rte->rellockmode = RowExclusiveLock;
-                    ExecInitRangeTable(estate, list_make1(rte));
-                    rri = makeNode(ResultRelInfo);
-                    InitResultRelInfo(rri, rel, 1, nullptr, 0);
-                    ExecOpenIndices(rri, false);
-                    estate->es_output_cid = cid;
-                    estate->es_snapshot = snapshot;
-                    MemoryContextSwitchTo(row_context);
-                }
-                List* recheck = ExecInsertIndexTuples(rri, updated, estate, true, false, nullptr, NIL);
-                list_free(recheck);
-                ResetPerTupleExprContext(estate);
-            }
         }
         MemoryContextSwitchTo(scratch);
         if (iscan) index_endscan(iscan);
         if (sscan) table_endscan(sscan);
         ExecDropSingleTupleTableSlot(found);
-        ExecDropSingleTupleTableSlot(updated);
-        if (estate) {
-            ExecCloseIndices(rri);
-            FreeExecutorState(estate);
-        }
+        writer.finish();
         UnregisterSnapshot(snapshot);
         MemoryContextSwitchTo(old);
         MemoryContextDelete(scratch);
