@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
-SELECT plan(17);
+SELECT plan(22);
 
 CREATE SCHEMA ep;
 CREATE TABLE ep.acts (id bigserial PRIMARY KEY, lead_id int, type text, at timestamptz);
@@ -73,6 +73,20 @@ SELECT is((SELECT count(*) FROM leadscore.stage_history WHERE model = 'ep') - (S
           'every lead that left warm has its stage change recorded');
 UPDATE leadscore.activity_rule SET points = 2 WHERE model = 'ep' AND name = 'open';
 SELECT is(ep.wrong(), 0::bigint, 'points of the rule every lead has: every stored row equals a recompute');
+
+-- What rules match (a condition, a new rule): only the leads whose summary changes are written,
+-- the others keep their row (and its scored_at) even where time has moved their score.
+DROP TABLE before;
+CREATE TEMP TABLE before AS SELECT lead_id, score, scored_at, ctid::text AS version FROM leadscore.lead_state WHERE model = 'ep';
+INSERT INTO leadscore.activity_condition (rule_id, attribute, op, value)
+SELECT id, 'lead_id', '<>', ARRAY['150'] FROM leadscore.activity_rule WHERE model = 'ep' AND name = 'rare';
+SELECT is(ep.wrong(), 0::bigint, 'a condition that drops one lead''s rare activity: every stored row equals a recompute');
+SELECT is((SELECT array_agg(lead_id::int) FROM leadscore.lead_state s JOIN before b USING (lead_id)
+            WHERE s.model = 'ep' AND s.ctid::text <> b.version), ARRAY[150], 'only that lead''s row was written');
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points) VALUES ('ep', 'mid again', 'mid', 1);
+SELECT is(ep.wrong(), 0::bigint, 'a new rule for mid activities: every stored row equals a recompute');
+SELECT is(ep.rewritten(ARRAY(SELECT generate_series(121, 300))), 1::bigint, 'no lead without a mid activity was written (150 was before)');
+SELECT is(ep.rewritten(ARRAY(SELECT generate_series(1, 120))), 120::bigint, 'every lead with one was');
 
 -- Summaries pruned past now (a refresh as of a month ahead drops the opens expired by then):
 -- an edit as of now rebuilds those leads from raw rows.
