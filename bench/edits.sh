@@ -302,6 +302,18 @@ while IFS='|' read -r kind label setup stmt revert; do
     put "ratio_edit_$kind" "$(ratio "$(get "edit_$kind")" "$(get rescore)" 3)" x
 done <"$edits"
 for w in rescore edits; do put "ratio_writer_max_$w" "$(ratio "$(get "writer_max_$w")" "$(get rescore)" 3)" x; done
+# Item 5's writers' target is "during those": the edit kinds it gives targets for (activity-rule
+# points, fit rule and fit condition, stage threshold, new rule for an unseen type), each with
+# its revert. The worst over every edit kind is reported beside it.
+targeted=""
+for k in act_points fit_points fit_condition stage new_rule; do
+    v="$(get "writer_max_$k")"
+    if [ -z "$targeted" ] || awk -v a="$v" -v b="$targeted" 'BEGIN {exit !(a + 0 > b + 0)}'; then targeted="$v"; fi
+done
+put writer_max_targeted "$targeted" ms
+put ratio_writer_max_targeted "$(ratio "$targeted" "$(get rescore)" 3)" x
+worst_kind="$(awk -F'|' '$1 ~ /^writer_max_/ && $1 !~ /_(quiet|rescore|edits|targeted)$/ {sub(/^writer_max_/, "", $1); if ($2 + 0 > m) {m = $2 + 0; k = $1}} END {print k}' "$results")"
+put writer_max_worst_kind "$worst_kind" ""
 
 # ---------------------------------------------------------------------------------------------
 # The table.
@@ -354,11 +366,14 @@ for w in rescore edits; do put "ratio_writer_max_$w" "$(ratio "$(get "writer_max
     target "fit_condition edit / full rescore (<= 0.10)" "$(get ratio_edit_fit_condition)" 0.10 le
     target "+1 on a stage threshold / full rescore (<= 0.05)" "$(get ratio_edit_stage)" 0.05 le
     target "new rule for an unseen activity type / full rescore (<= 0.05)" "$(get ratio_edit_new_rule)" 0.05 le
-    target "writers' worst insert during the edits / full rescore (<= 0.20)" "$(get ratio_writer_max_edits)" 0.20 le
+    target "writers' worst insert during those edits* / rescore (<= 0.20)" "$(get ratio_writer_max_targeted)" 0.20 le
     target "heavy lead's INSERT TPS / normal leads' (>= 0.5)" "$(get heavy_paired)" 0.5 ge
     target "writers' failed inserts + deadlocks, exactness sample (= 0)" "$(( $(get writer_failed) + $(get writer_deadlocks) + $(get exactness_wrong) ))" 0 le
+    echo "  * those the issue gives targets for: activity points, fit rule, fit condition, stage, new rule (each with its revert)"
     echo "  (no numeric target in the issue for: cap tightened, activity_condition, grade, model range, disable/enable;"
     echo "   item 1 asks that they too cost what they change, not a full rescore)"
+    printf '  %-64s %8s   %s\n' "writers' worst insert during every edit kind / full rescore" "$(get ratio_writer_max_edits)" \
+        "(no target; $(get writer_max_worst_kind) + revert)"
 } >"$work/table"
 cat "$work/table"
 # The results file: key|value|unit lines, then the table above as comments.
