@@ -370,11 +370,24 @@ void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out) {
+    collect_fits(cm, keys, [&](std::string& key, FitFacts& f) { out[key] = std::move(f); });
+}
+
+void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead) {
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
     // A statement's few leads: index probes cost less than starting the query's executor.
-    if (keys && keys->size() <= kDirectLeadReads && collect_fits_directly(cm, *keys, out)) return;
+    if (keys && keys->size() <= kDirectLeadReads) {
+        LeadFactsMap direct;
+        if (collect_fits_directly(cm, *keys, direct)) {
+            for (auto& [k, f] : direct) {
+                std::string key = k;
+                on_lead(key, f);
+            }
+            return;
+        }
+    }
     std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
     std::optional<RowLayout> layout;
     std::vector<Datum> values;
@@ -389,7 +402,7 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
         bool* nulls = reinterpret_cast<bool*>(null_buf.data());
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
         FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key);
-        if (!key.empty() || !nulls[layout->lead - 1]) out[key] = std::move(f);
+        if (!key.empty() || !nulls[layout->lead - 1]) on_lead(key, f);
     };
     // A statement's few leads (an activity insert that reads its lead, a lead update): a kept
     // generic plan, so a single-row insert does not plan the join to the related tables again.

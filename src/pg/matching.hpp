@@ -71,6 +71,9 @@ void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);
+// The same handed to on_lead as each lead is read (key, facts; both may be moved from).
+using FitSink = std::function<void(std::string& key, FitFacts& facts)>;
+void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead);
 // The same for a few keys through primary-key lookups (lead_direct.cpp); false, with nothing
 // added, when some table of the lead row cannot be read that way.
 bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, LeadFactsMap& out);
