@@ -81,7 +81,8 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
         // seen, the versions this pass writes are not (they carry the command id the snapshot
         // stops before). Under REPEATABLE READ, a row another transaction wrote after this
         // one's snapshot (seen neither by the edit's reads nor by a rescore) is a serialization
-        // failure, not a row left scored by the old rules.
+        // failure, not a row left scored by the old rules; the transaction's own writes are
+        // visible to its snapshot once the command counter moved.
         CommandCounterIncrement();
         Snapshot snapshot = RegisterSnapshot(GetLatestSnapshot());
         const Snapshot transaction = IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : nullptr;
