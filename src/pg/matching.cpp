@@ -362,10 +362,11 @@ std::set<std::string> rule_types(const Model& model, const std::set<std::int64_t
 }
 
 void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
-                              std::map<std::string, Summary>& out, std::unordered_set<std::string>* leads_seen) {
+                              std::map<std::string, Summary>& out, std::unordered_set<std::string>* leads_seen,
+                              const std::vector<std::string>* keys) {
     const std::set<std::string> types = rule_types(*cm.model, rules);
     const std::vector<std::string> type_list(types.begin(), types.end());
-    scan_activities(cm, nullptr, &type_list, &rules, out, nullptr, leads_seen);
+    scan_activities(cm, keys, &type_list, &rules, out, nullptr, leads_seen);
 }
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,

@@ -63,11 +63,12 @@ void collect_activities(const CompiledModel& cm, const std::vector<std::string>*
 // The activity types of the given rules (rules the model no longer has have none).
 std::set<std::string> rule_types(const Model& model, const std::set<std::int64_t>& rules);
 // The occurrences of some activity rules only, from the rows of their activity types (through
-// an index on the type column when there is one); leads_seen, when given, gets every lead
-// with a row of those types. Needs SPI.
+// an index on the type column when there is one; of the given leads only when keys is given);
+// leads_seen, when given, gets every lead with a row of those types. Needs SPI.
 void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64_t>& rules,
                               std::map<std::string, Summary>& out,
-                              std::unordered_set<std::string>* leads_seen = nullptr);
+                              std::unordered_set<std::string>* leads_seen = nullptr,
+                              const std::vector<std::string>* keys = nullptr);
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);

@@ -159,14 +159,27 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
             spi_exec(std::string("SELECT model, id, ") + (fit ? "NULL::text" : "activity_type") + " FROM leadscore." +
                          (fit ? "fit_rule" : "activity_rule") + " WHERE id = ANY($1::bigint[])" + (fit ? " AND enabled" : ""),
                      {{TEXTOID, text_array_literal(ids)}}, true);
+        // Per rule: the groups of its changed condition rows, when every one of them (before and
+        // after) tests the lead or a related row ("lead.x", "relation.x").
+        std::map<std::int64_t, std::set<std::int64_t>> lead_side_groups;
+        std::set<std::int64_t> activity_side;
+        for (const auto* rows : {&old_rows, &new_rows})
+            for (const Row& r : *rows) {
+                const std::int64_t id = std::stoll(*field(r, "rule_id"));
+                const std::optional<std::string> attribute = field(r, "attribute");
+                if (!attribute || attribute->find('.') == std::string::npos) activity_side.insert(id);
+                lead_side_groups[id].insert(std::stoll(field(r, "grp").value_or("1")));
+            }
         for (std::uint64_t i = 0; i < n; i++) {
             EditPlan& p = plans[*spi_text(i, 1)];
             p.summaries_only = !fit;
             if (fit) {
                 p.refit = true;
             } else {
-                p.rematch.insert(std::stoll(*spi_text(i, 2)));
+                const std::int64_t id = std::stoll(*spi_text(i, 2));
+                p.rematch.insert(id);
                 p.types.insert(*spi_text(i, 3));
+                if (!activity_side.count(id)) p.lead_side_groups[id] = lead_side_groups[id];
             }
         }
         return plans;

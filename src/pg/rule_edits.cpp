@@ -103,6 +103,45 @@ PassVerdict result_change(const CompiledModel& cm, bool refit, const FitScores& 
     return PassVerdict::WriteResultsKeepScoredAt;
 }
 
+// The rematched rules whose edit changed only lead-side conditions of their one condition group
+// (before and after): a rule then matches a row when its activity-side test holds on the row and
+// its lead-side test on the lead, so a lead's occurrences of it change only when the lead-side
+// test now disagrees with them. Empty when the plan is anything else.
+std::vector<std::int64_t> lead_side_rematch(const CompiledModel& cm, const EditPlan& plan,
+                                            const std::set<std::int64_t>& rematch, bool shards) {
+    constexpr std::size_t kMaxRules = 64;
+    if (shards || plan.recompute || plan.refit || rematch.empty() || rematch.size() > kMaxRules ||
+        !OidIsValid(cm.tracking->leads) || rule_types(*cm.model, rematch) != plan.types)
+        return {};
+    for (std::int64_t id : rematch) {
+        auto edited = plan.lead_side_groups.find(id);
+        const ActivityRuleSpec* rule = cm.model->activity_rule(id);
+        if (edited == plan.lead_side_groups.end() || !rule || edited->second.size() > 1) return {};
+        for (const ConditionRowSpec& c : rule->conditions)
+            if (c.grp != rule->conditions.front().grp || !edited->second.count(c.grp)) return {};
+    }
+    return std::vector<std::int64_t>(rematch.begin(), rematch.end());
+}
+
+// Whether a lead-side test holds for a lead's condition results (one bit per rule).
+std::uint64_t lead_side_holds(const CompiledModel& cm, const std::vector<std::int64_t>& rules,
+                              const std::vector<char>& conditions) {
+    std::uint64_t bits = 0;
+    for (std::size_t i = 0; i < rules.size(); i++) {
+        bool holds = true;
+        if (auto it = cm.activity_refs.find(rules[i]); it != cm.activity_refs.end()) {
+            const RuleRefs& refs = it->second;
+            auto test = [&](const ConditionRef& ref) {
+                return !ref.lead_side || conditions[static_cast<std::size_t>(ref.index)] != 0;
+            };
+            if (refs.inline_condition) holds = test(*refs.inline_condition);
+            for (const ConditionRef& ref : refs.rows) holds = holds && test(ref);
+        }
+        if (holds) bits |= std::uint64_t{1} << i;
+    }
+    return bits;
+}
+
 }  // namespace
 
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of) {
@@ -126,11 +165,26 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     std::map<std::string, Summary> fresh;
     std::unordered_set<std::string> have;
 
+    // A lead-side condition edit (lead_side_rematch): the leads table says, lead by lead, whether
+    // each rule's lead-side test holds now; the pass clears the rule's occurrences where it does
+    // not, and the leads where it holds but the summary has none are rematched from their rows.
+    const std::vector<std::int64_t> lead_side = lead_side_rematch(*cm, plan, rematch, shards);
+    std::unordered_map<std::string, std::uint64_t> lead_holds;
+    std::uint64_t absent_holds = 0;
+    std::unordered_set<std::string> candidates;
+    bool lead_side_pass = !lead_side.empty();
+    if (lead_side_pass) {
+        absent_holds = lead_side_holds(*cm, lead_side, cm->absent_lead_conditions);
+        collect_fits(*cm, nullptr, [&](std::string& key, FitFacts& f) {
+            lead_holds.insert_or_assign(std::move(key), lead_side_holds(*cm, lead_side, f.conditions));
+        });
+    }
+
     // One stored row's new state under the edit. rebuilt: the lead's summary read from its raw
     // rows, for a stored one pruned past as_of (by a refresh as of a later time), which cannot
     // say what counts now; without it such a row is deferred.
     auto edit_row = [&](StoredState& s, NewState& out, std::optional<Summary>* rebuilt) -> PassVerdict {
-        if (!fresh.empty()) have.insert(s.key);
+        if (!fresh.empty() || lead_side_pass) have.insert(s.key);
         if (!s.initialized) return PassVerdict::Keep;
         // The summary as the edit leaves it, copied only when something in it changes.
         std::optional<Summary> edited;
@@ -150,7 +204,23 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             if (!edited) edited = s.summary;
             summary_changed |= edited->replace_rule(id, RuleOccurrences{});
         }
-        if (!rematch.empty()) {
+        if (lead_side_pass) {
+            auto it = lead_holds.find(s.key);
+            const std::uint64_t holds = it == lead_holds.end() ? absent_holds : it->second;
+            for (std::size_t i = 0; i < lead_side.size(); i++) {
+                const RuleOccurrences* entry = (edited ? *edited : s.summary).entry_of(lead_side[i]);
+                const bool has = entry && !entry->empty();
+                const bool now = (holds >> i) & 1;
+                // Its rows may match now: read them (after the pass).
+                if (now && !has) return PassVerdict::Defer;
+                if (has && !now) {
+                    if (!edited) edited = s.summary;
+                    summary_changed |= edited->replace_rule(lead_side[i], RuleOccurrences{});
+                }
+            }
+        } else if (!rematch.empty() && (lead_side.empty() || candidates.count(s.key) > 0)) {
+            // (After a lead-side pass, only its candidates are rematched; a summary rebuilt from
+            // raw rows already holds the new rules' occurrences.)
             if (!edited) edited = s.summary;
             auto it = fresh.find(s.key);
             for (std::int64_t id : rematch) {
@@ -230,7 +300,22 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         store.read_each(&deferred, process);
     };
 
-    if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
+    if (lead_side_pass) {
+        // Every state row once; then the leads whose rows may match now: those deferred by the
+        // pass (and those it deferred for a rebuild), and leads with no state row yet.
+        const std::vector<std::string> deferred = store.rewrite_each(
+            nullptr, true, [&](StoredState& st, NewState& out) { return edit_row(st, out, nullptr); }, as_of);
+        lead_side_pass = false;
+        candidates.insert(deferred.begin(), deferred.end());
+        for (const auto& [key, holds] : lead_holds)
+            if (holds && !have.count(key)) candidates.insert(key);
+        const std::vector<std::string> keys(candidates.begin(), candidates.end());
+        // (Many of them: one scan of the rules' activity types costs less than a lookup each.)
+        constexpr double kKeyedShare = 0.2;
+        const bool keyed = static_cast<double>(keys.size()) <= kKeyedShare * static_cast<double>(lead_holds.size());
+        if (!keys.empty()) collect_rule_occurrences(*cm, rematch, fresh, nullptr, keyed ? &keys : nullptr);
+        store.read_each(&deferred, process);
+    } else if ((plan.recompute || plan.refit) && plan.types.empty() && rematch.empty()) {
         // A stage, range or fit edit checks every row's stored results first, not its summary.
         std::vector<std::string> full;
         auto check = [&](StoredState& s, NewState& out) {

@@ -31,6 +31,10 @@ struct EditPlan {
     // Only what rules match changed (conditions, new rules): a lead whose summary the edit
     // leaves as stored keeps its results.
     bool summaries_only = false;
+    // Rematched rules whose edit changed only conditions on the lead (or a related row), with
+    // the condition groups those were in: when such a rule has one group, only the leads whose
+    // lead-side test now differs from what their summary shows can change.
+    std::map<std::int64_t, std::set<std::int64_t>> lead_side_groups;
     bool any() const { return full || refit || recompute || !types.empty() || !rematch.empty(); }
 };
 

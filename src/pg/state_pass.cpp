@@ -49,7 +49,11 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
     std::vector<StageChange> changes;
     std::exception_ptr failure;
     bool by_index = false;
-    if (keys) wanted.insert(keys->begin(), keys->end());
+    if (keys) {
+        wanted.insert(keys->begin(), keys->end());
+        // (Sized here: key_scan_key fills it inside pg_guard, where it must not grow.)
+        key_values.reserve(keys->size());
+    }
 
     pg_guard([&] {
         Relation rel = table_open(relid_, RowExclusiveLock);

@@ -98,7 +98,8 @@ private:
                                        std::vector<Datum>& args, bool with_summary = true,
                                        const Batch* on_batch = nullptr);
     // The key index's scan key for these keys (an array key for more than one); key_values
-    // holds the keys' Datums. Plain PostgreSQL code: call inside pg_guard.
+    // holds the keys' Datums (reserved by the caller for keys.size()). Plain PostgreSQL code:
+    // call inside pg_guard.
     void key_scan_key(Relation rel, Relation index, const std::vector<std::string>& keys,
                       std::vector<Datum>& key_values, ScanKeyData& skey);
     // WHERE clause and arguments for the given keys (all rows when null).

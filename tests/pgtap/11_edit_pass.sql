@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(46);
 
 CREATE SCHEMA ep;
 CREATE TABLE ep.acts (id bigserial PRIMARY KEY, lead_id int, type text, at timestamptz);
@@ -107,6 +107,87 @@ SELECT throws_ok($$UPDATE leadscore.activity_rule SET points = 4 WHERE model = '
 SELECT is((SELECT count(*) FROM leadscore.lead_state s JOIN snap USING (lead_id) WHERE s.model = 'ep' AND s.ctid::text <> snap.version)
           + (SELECT count(*) FROM leadscore.activity_rule WHERE model = 'ep' AND name = 'open' AND points <> 3),
           0::bigint, 'and leaves every row and the rule as they were');
+
+-- Lead-side condition edits of a one-group rule: only the leads whose lead-side test now
+-- disagrees with their summary change (cleared, or rematched from their own rows: by key for a
+-- few leads, by one scan of the type for many); two-group rules and activity-side changes take
+-- the full rematch. 60 leads, lead n: seats 10 n, CEO when n % 7 = 0; two demo days each for
+-- leads 1-56 (channel live for even n, recorded for odd), none for 57-60.
+CREATE TABLE ep.leads (id int PRIMARY KEY, title text, seats int);
+CREATE TABLE ep.acts2 (id bigserial PRIMARY KEY, lead_id int, type text, at timestamptz, channel text);
+CREATE INDEX ON ep.acts2 (lead_id);
+INSERT INTO ep.leads SELECT n, CASE WHEN n % 7 = 0 THEN 'CEO' ELSE 'Engineer' END, 10 * n FROM generate_series(1, 60) n;
+INSERT INTO ep.acts2 (lead_id, type, at, channel)
+SELECT n, 'demo_day', now() - (d || ' days')::interval, CASE WHEN n % 2 = 0 THEN 'live' ELSE 'recorded' END
+  FROM generate_series(1, 56) n, generate_series(1, 2) d;
+INSERT INTO leadscore.model (name) VALUES ('el');
+INSERT INTO leadscore.activity_rule (id, model, name, activity_type, points) VALUES
+    (9101, 'el', 'demo day of a big lead', 'demo_day', 5),
+    (9102, 'el', 'demo day of a very big lead or a CEO', 'demo_day', 3),
+    (9103, 'el', 'live demo day of a big lead', 'demo_day', 2);
+INSERT INTO leadscore.activity_condition (id, rule_id, grp, attribute, op, value) VALUES
+    (9201, 9101, 1, 'lead.seats', '>=', '{100}'),
+    (9203, 9102, 1, 'lead.seats', '>=', '{500}'),
+    (9204, 9102, 2, 'lead.title', '=', '{CEO}'),
+    (9205, 9103, 1, 'lead.seats', '>=', '{100}'),
+    (9206, 9103, 1, 'channel', '=', '{live}');
+SELECT leadscore.track('el', 'ep.acts2', 'lead_id', 'type', 'at', 'ep.leads', 'id');
+CREATE FUNCTION ep.el_wrong() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM leadscore.lead_score s
+     WHERE s.model = 'el' AND (s.score <> leadscore.score('el', s.lead_id::int, s.scored_at) OR NOT EXISTS (
+        SELECT 1 FROM leadscore.scores_as_of('el', s.scored_at) f
+         WHERE f.lead_id = s.lead_id AND (f.score, f.engagement_score, f.stage)
+               IS NOT DISTINCT FROM (s.score, s.engagement_score, s.stage))) $$;
+CREATE FUNCTION ep.el_points(rule_key bigint) RETURNS int[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}') FROM ep.leads l
+     WHERE EXISTS (SELECT 1 FROM leadscore.explain('el', l.id) e WHERE e.rule_id = rule_key AND e.points <> 0) $$;
+CREATE TEMP TABLE el_before (lead_id text, version text);
+CREATE FUNCTION ep.el_mark() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM el_before;
+    INSERT INTO el_before SELECT lead_id, ctid::text FROM leadscore.lead_state WHERE model = 'el' $$;
+CREATE FUNCTION ep.el_rewritten() RETURNS int[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(s.lead_id::int ORDER BY s.lead_id::int), '{}') FROM leadscore.lead_state s
+      JOIN el_before b USING (lead_id) WHERE s.model = 'el' AND s.ctid::text <> b.version $$;
+SELECT is(ep.el_wrong(), 0::bigint, 'lead-side rules tracked: every stored row equals a recompute');
+SELECT is(ep.el_points(9101), ARRAY(SELECT generate_series(10, 56)), 'demo days of leads with 100+ seats count');
+
+SELECT ep.el_mark();
+UPDATE leadscore.activity_condition SET value = '{300}' WHERE id = 9201;
+SELECT is(ep.el_wrong(), 0::bigint, 'lead-side test tightened (seats >= 300): exact');
+SELECT is(ep.el_points(9101), ARRAY(SELECT generate_series(30, 56)), 'only leads with 300+ seats keep them');
+SELECT is(ep.el_rewritten(), ARRAY(SELECT generate_series(10, 29)), 'only the leads that lost them were written');
+SELECT ep.el_mark();
+UPDATE leadscore.activity_condition SET value = '{250}' WHERE id = 9201;
+SELECT is(ep.el_wrong(), 0::bigint, 'loosened a little (seats >= 250; 9 leads read by key): exact');
+SELECT is(ep.el_rewritten(), ARRAY[25, 26, 27, 28, 29], 'only the leads that gained were written');
+UPDATE leadscore.activity_condition SET value = '{0}' WHERE id = 9201;
+SELECT is(ep.el_wrong(), 0::bigint, 'loosened for every lead (28 leads: one scan of the type): exact');
+SELECT is(ep.el_points(9101), ARRAY(SELECT generate_series(1, 56)), 'every demo day counts');
+SELECT ep.el_mark();
+UPDATE leadscore.activity_condition SET value = '{300}' WHERE id = 9205;
+SELECT is(ep.el_wrong(), 0::bigint, 'the lead-side test of a rule with an activity-side one too: exact');
+SELECT is(ep.el_points(9103), ARRAY(SELECT generate_series(30, 56, 2)), 'live demo days of leads with 300+ seats');
+SELECT is(ep.el_rewritten(), ARRAY(SELECT generate_series(10, 28, 2)), 'only the leads that lost them were written');
+UPDATE leadscore.activity_condition SET value = '{450}' WHERE id = 9203;
+SELECT is(ep.el_wrong(), 0::bigint, 'a two-group rule''s lead-side test (full rematch): exact');
+SELECT is(ep.el_points(9102), ARRAY[7, 14, 21, 28, 35, 42, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56],
+          'CEOs or 450+ seats, with demo days');
+UPDATE leadscore.activity_condition SET value = '{recorded}' WHERE id = 9206;
+SELECT is(ep.el_wrong(), 0::bigint, 'an activity-side test (full rematch): exact');
+SELECT is(ep.el_points(9103), ARRAY(SELECT generate_series(31, 55, 2)), 'recorded demo days of leads with 300+ seats');
+DELETE FROM leadscore.activity_condition WHERE id = 9201;
+SELECT is(ep.el_wrong(), 0::bigint, 'a one-group rule''s only lead-side test deleted: exact');
+SELECT is(ep.el_points(9101), ARRAY(SELECT generate_series(1, 56)), 'every demo day counts');
+SELECT ep.el_mark();
+INSERT INTO leadscore.activity_condition (id, rule_id, grp, attribute, op, value) VALUES (9207, 9101, 1, 'lead.title', '=', '{CEO}');
+SELECT is(ep.el_wrong(), 0::bigint, 'a lead-side test added to it: exact');
+SELECT is(ep.el_points(9101), ARRAY[7, 14, 21, 28, 35, 42, 49, 56], 'demo days of CEOs');
+SELECT is(ep.el_rewritten(), ARRAY(SELECT n FROM generate_series(1, 56) n WHERE n % 7 <> 0), 'every other lead with demo days was written');
+INSERT INTO leadscore.activity_condition (rule_id, grp, attribute, op, value) VALUES (9101, 2, 'lead.seats', '>=', '{590}');
+SELECT is(ep.el_wrong(), 0::bigint, 'a second group added (full rematch): exact');
+UPDATE ep.leads SET seats = 600 WHERE id = 50;
+SELECT is(ep.el_points(9101), ARRAY[7, 14, 21, 28, 35, 42, 49, 50, 56], 'and live scoring follows the leads table');
+SELECT is(ep.el_wrong(), 0::bigint, 'exact');
 
 SELECT * FROM finish();
 ROLLBACK;
