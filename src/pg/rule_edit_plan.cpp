@@ -137,19 +137,17 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
     if (TRIGGER_FIRED_BY_TRUNCATE(trig->tg_event) || table == "list_entry") return plans;
     const std::vector<Row> old_rows = read_rows(trig->tg_oldtable, desc);
     const std::vector<Row> new_rows = read_rows(trig->tg_newtable, desc);
-    if (table == "stage" || table == "model") {
-        const char* column = table == "model" ? "name" : "model";
+    // The plan of every model named in the old or new rows' column.
+    auto each_model = [&](const char* column, auto&& mark) {
         for (const auto* rows : {&old_rows, &new_rows})
             for (const Row& r : *rows)
-                if (auto m = field(r, column)) plans[*m].recompute = true;
+                if (auto m = field(r, column)) mark(plans[*m]);
         return plans;
-    }
-    if (table == "fit_rule") {
-        for (const auto* rows : {&old_rows, &new_rows})
-            for (const Row& r : *rows)
-                if (auto m = field(r, "model")) plans[*m].refit = true;
-        return plans;
-    }
+    };
+    if (table == "stage") return each_model("model", [](EditPlan& p) { p.recompute = true; });
+    if (table == "model") return each_model("name", [](EditPlan& p) { p.recompute = true; });
+    if (table == "fit_rule") return each_model("model", [](EditPlan& p) { p.refit = true; });
+    if (table == "relation") return each_model("model", [](EditPlan& p) { p.full = true; });
     if (table == "fit_condition" || table == "activity_condition") {
         std::vector<std::optional<std::string>> ids;
         for (const auto* rows : {&old_rows, &new_rows})
@@ -182,12 +180,6 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
                 if (!activity_side.count(id)) p.lead_side_groups[id] = lead_side_groups[id];
             }
         }
-        return plans;
-    }
-    if (table == "relation") {
-        for (const auto* rows : {&old_rows, &new_rows})
-            for (const Row& r : *rows)
-                if (auto m = field(r, "model")) plans[*m].full = true;
         return plans;
     }
     // activity_rule: pair old and new rows by id.
