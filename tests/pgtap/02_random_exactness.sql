@@ -11,7 +11,8 @@
 -- Richer rules: a relation "account" (rx.leads.account_id -> rx.account.id, switched now
 -- and then to alt_account_id); condition rows generated at random (groups; activity
 -- columns, lead.column and account.column on activity rules; lead and account columns on
--- fit rules) and edited at random (inserted, re-pointed, regrouped, deleted); account rows
+-- fit rules) and edited at random (inserted, re-pointed, regrouped, deleted, a lead-side test of
+-- a one-group rule changed); account rows
 -- inserted / upserted / updated (read and unread columns, the key) / deleted / truncated;
 -- the model untracked and tracked again half-way.
 -- After every batch, every stored score / fit_score / engagement_score / disqualified /
@@ -420,6 +421,9 @@ DECLARE
     n bigint;
     newkey int;
     rid bigint;
+    ra text;
+    ro text;
+    rv text[];
 BEGIN
     PERFORM setseed(0.1234);
     INSERT INTO rx.stats VALUES (0, 'check', rx.check(0));
@@ -531,6 +535,23 @@ BEGIN
                 k := 1;
             END CASE;
             INSERT INTO rx.stats VALUES (i, 'condition edit', k);
+        END IF;
+        -- a lead-side test of a one-group activity rule changed: the edit reads the leads and the
+        -- stored summaries, and the activity rows only of leads whose test now disagrees with them
+        IF random() < 0.3 THEN
+            rid := rx.pick1(ARRAY(SELECT c.id FROM leadscore.activity_condition c JOIN leadscore.activity_rule ar ON ar.id = c.rule_id
+                                   WHERE ar.model = 'rx' AND c.attribute LIKE '%.%'
+                                     AND (SELECT count(DISTINCT o.grp) FROM leadscore.activity_condition o WHERE o.rule_id = c.rule_id) = 1));
+            IF rid IS NOT NULL THEN
+                FOR k IN 1..20 LOOP
+                    SELECT r.attribute, r.op, r.value INTO ra, ro, rv FROM rx.rcond('activity') r;
+                    EXIT WHEN ra LIKE '%.%';
+                END LOOP;
+                IF ra LIKE '%.%' THEN
+                    UPDATE leadscore.activity_condition SET (attribute, op, value) = (ra, ro, rv) WHERE id = rid;
+                    INSERT INTO rx.stats VALUES (i, 'lead-side condition edit', 1);
+                END IF;
+            END IF;
         END IF;
         -- fit-rule edits
         IF random() < 0.15 THEN
@@ -702,8 +723,9 @@ SELECT ok((SELECT count(DISTINCT n) FROM rx.stats WHERE what = 'condition edit')
           AND (SELECT count(DISTINCT n) FROM rx.stats WHERE what = 'account op') = 7
           AND (SELECT count(*) FROM rx.stats WHERE what = 'multiply edit') >= 3
           AND (SELECT count(*) FROM rx.stats WHERE what = 'lead relation/seat update') >= 10
-          AND (SELECT count(*) FROM rx.stats WHERE what = 'relation edit') >= 1,
-          'every kind of condition edit and account operation ran, and multiply_by, lead key / seat and relation edits');
+          AND (SELECT count(*) FROM rx.stats WHERE what = 'relation edit') >= 1
+          AND (SELECT count(*) FROM rx.stats WHERE what = 'lead-side condition edit') >= 5,
+          'every kind of condition edit and account operation ran, and multiply_by, lead key / seat, relation and lead-side condition edits');
 -- Conditions and multipliers decided for real: over the checks, the conditioned rule 'p'
 -- scored for leads with 'p' activities and did not for others; valued rules gave points that
 -- are not whole multiples of their points.
