@@ -379,16 +379,7 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
     // A statement's few leads: index probes cost less than starting the query's executor.
-    if (keys && keys->size() <= kDirectLeadReads) {
-        LeadFactsMap direct;
-        if (collect_fits_directly(cm, *keys, direct)) {
-            for (auto& [k, f] : direct) {
-                std::string key = k;
-                on_lead(key, f);
-            }
-            return;
-        }
-    }
+    if (keys && keys->size() <= kDirectLeadReads && collect_fits_directly(cm, *keys, on_lead)) return;
     std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
     std::optional<RowLayout> layout;
     std::vector<Datum> values;

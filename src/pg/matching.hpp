@@ -77,6 +77,6 @@ using FitSink = std::function<void(std::string& key, FitFacts& facts)>;
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead);
 // The same for a few keys through primary-key lookups (lead_direct.cpp); false, with nothing
 // added, when some table of the lead row cannot be read that way.
-bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, LeadFactsMap& out);
+bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead);
 
 }  // namespace leadscore::pg

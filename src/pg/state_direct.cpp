@@ -76,12 +76,7 @@ std::vector<std::string> StateStore::apply_deltas_directly(const DeltaMap& delta
 
     pg_guard([&] {
         Relation rel = table_open(relid_, RowExclusiveLock);
-        const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
-        if (!OidIsValid(index_oid))
-            ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                            errmsg("leadscore: state table \"%s\" has no primary key", RelationGetRelationName(rel)),
-                            errhint("Run leadscore.untrack() and leadscore.track() again.")));
-        Relation index = index_open(index_oid, RowExclusiveLock);
+        Relation index = open_state_key_index(rel);
         resolve_state_attnums(rel, key_type, cm_.state_attnums);
         const std::vector<std::int16_t>& attnum = cm_.state_attnums;
         MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore direct", ALLOCSET_DEFAULT_SIZES);

@@ -66,15 +66,7 @@ std::vector<std::string> StateStore::rewrite_each(const std::vector<std::string>
                                     ? rel->rd_rel->reltuples
                                     : static_cast<double>(RelationGetNumberOfBlocks(rel)) * kRowsPerPage;
             by_index = static_cast<double>(keys->size()) <= kIndexedKeysShare * rows;
-            if (by_index) {
-                const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
-                if (!OidIsValid(index_oid))
-                    ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-                                    errmsg("leadscore: state table \"%s\" has no primary key",
-                                           RelationGetRelationName(rel)),
-                                    errhint("Run leadscore.untrack() and leadscore.track() again.")));
-                index = index_open(index_oid, RowExclusiveLock);
-            }
+            if (by_index) index = open_state_key_index(rel);
         }
         MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "leadscore pass", ALLOCSET_DEFAULT_SIZES);
         MemoryContext old = MemoryContextSwitchTo(scratch);

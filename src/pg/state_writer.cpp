@@ -2,6 +2,7 @@
 #include "pg/state_writer.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
@@ -9,6 +10,15 @@ extern "C" {
 }
 
 namespace leadscore::pg {
+
+Relation open_state_key_index(Relation rel) {
+    const Oid index_oid = RelationGetPrimaryKeyIndex(rel);
+    if (!OidIsValid(index_oid))
+        ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+                        errmsg("leadscore: state table \"%s\" has no primary key", RelationGetRelationName(rel)),
+                        errhint("Run leadscore.untrack() and leadscore.track() again.")));
+    return index_open(index_oid, RowExclusiveLock);
+}
 
 StateRowWriter::StateRowWriter(Relation rel, const std::vector<std::int16_t>& attnum, Snapshot snapshot,
                                MemoryContext context)

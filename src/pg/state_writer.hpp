@@ -17,6 +17,10 @@ namespace leadscore::pg {
 
 // Plain PostgreSQL code: use inside pg_guard. Trivially destructible (an ERROR may skip it);
 // finish() releases what it set up.
+// The state table's key index (its primary key), opened; an ERROR naming the table when it has
+// none. Plain PostgreSQL code: call inside pg_guard.
+Relation open_state_key_index(Relation rel);
+
 class StateRowWriter {
 public:
     // attnum: the state table's attribute number of each StateColumn; context: where the
