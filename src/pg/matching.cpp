@@ -11,6 +11,7 @@
 #include "pg/conditions.hpp"
 #include "pg/lead_row.hpp"
 #include "pg/matching.hpp"
+#include "pg/parallel_scan.hpp"
 #include "pg/relations.hpp"
 #include "pg/spi.hpp"
 
@@ -283,6 +284,8 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
         collect_fits(cm, keys, own_facts);
         facts = &own_facts;
     }
+    // Every row of every lead: several processes read the table where they may.
+    if (!keys && !types && !rules && !leads_seen && collect_activities_in_parallel(cm, facts, out)) return;
     const LeadConditions lead = reads_lead ? lead_conditions_from(cm, *facts) : LeadConditions();
     std::vector<std::string> cols = {t.lead_column, t.type_column, t.time_column};
     for (const auto& c : cm.activity_matcher->columns) cols.push_back(c.name);

@@ -24,6 +24,8 @@
 -- recomputes every lead's fit_score, and the points of two uncapped activity rules (one a
 -- multiply_by rule) as of scored_at. After every refresh(model, t), every stored score
 -- equals the score as of t and refresh() returns how many stored scores changed.
+-- Whole-table reads (track(), full rescores, scores_as_of()) run with two parallel workers,
+-- the leader scanning beside them in even batches and only merging in odd ones.
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
@@ -34,6 +36,8 @@ CREATE TABLE rx.leads (id int PRIMARY KEY, title text, email text, employees int
                        account_id int, alt_account_id int, seats numeric);
 CREATE TABLE rx.act (id bigserial PRIMARY KEY, lead_id int, type text, url text, occurred_at timestamptz, amount numeric);
 CREATE INDEX ON rx.act (lead_id);
+ALTER TABLE rx.act SET (parallel_workers = 2);
+SET LOCAL max_parallel_workers_per_gather = 2;
 -- the related records (accounts 41..50 start missing: dangling references read as NULL)
 CREATE TABLE rx.account (id int PRIMARY KEY, name text, revenue numeric, employees int, industry text);
 
@@ -428,6 +432,7 @@ BEGIN
     PERFORM setseed(0.1234);
     INSERT INTO rx.stats VALUES (0, 'check', rx.check(0));
     FOR i IN 1..70 LOOP
+        PERFORM set_config('parallel_leader_participation', (i % 2 = 0)::text, true);
         -- multi-row insert; 'q' (disqualifying) kept rare
         INSERT INTO rx.act (lead_id, type, url, occurred_at, amount)
         SELECT rx.rnd(1, 330), CASE WHEN ty = 'q' AND random() < 0.8 THEN 'x' ELSE ty END,
