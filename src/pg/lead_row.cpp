@@ -7,6 +7,7 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/lsyscache.h"
@@ -91,12 +92,14 @@ TupleDesc lead_row_desc(const TrackingInfo& tracking, const std::vector<Relation
     return desc;
 }
 
-std::string lead_row_query(const CompiledModel& cm) {
+std::string lead_row_query(const CompiledModel& cm, const std::vector<bool>* columns) {
     const TrackingInfo& t = *cm.tracking;
     std::string select = "SELECT l." + quote_ident(t.lead_key) + " AS key";
     std::string from = " FROM " + t.leads_name + " l";
     std::vector<std::string> joined;
-    for (const ColumnBinding& c : cm.lead_matcher->columns) {
+    for (std::size_t i = 0; i < cm.lead_matcher->columns.size(); i++) {
+        const ColumnBinding& c = cm.lead_matcher->columns[i];
+        if (columns && !(*columns)[i]) continue;
         const auto dot = c.name.find('.');
         if (dot == std::string::npos) {
             select += ", l." + quote_ident(c.name) + " AS " + quote_ident(c.name);
@@ -115,6 +118,71 @@ std::string lead_row_query(const CompiledModel& cm) {
         select += ", " + alias + "." + quote_ident(c.name.substr(dot + 1)) + " AS " + quote_ident(c.name);
     }
     return select + from;
+}
+
+void collect_fit_rule_matches(const CompiledModel& cm, const std::vector<std::int64_t>& rules,
+                              const FitRuleMatchSink& on_lead) {
+    const TrackingInfo& t = *cm.tracking;
+    const Matcher& m = *cm.lead_matcher;
+    if (!OidIsValid(t.leads) || rules.empty()) return;
+    if (rules.size() > 64) raise(sqlstate::kInternalError, "leadscore: more than 64 fit rules matched at once");
+    std::vector<const FitRuleSpec*> specs;
+    std::vector<const RuleRefs*> refs;
+    std::vector<bool> columns(m.columns.size(), false);
+    auto want = [&](const ConditionRef& ref) { columns[static_cast<std::size_t>(m.conditions[static_cast<std::size_t>(ref.index)].column)] = true; };
+    for (std::int64_t id : rules) {
+        const FitRuleSpec* spec = cm.model->fit_rule(id);
+        auto it = cm.fit_refs.find(id);
+        if (!spec || it == cm.fit_refs.end() || it->second.multiply_column >= 0)
+            raise(sqlstate::kInternalError, "leadscore: fit rule " + std::to_string(id) + " cannot be matched alone");
+        specs.push_back(spec);
+        refs.push_back(&it->second);
+        if (it->second.inline_condition) want(*it->second.inline_condition);
+        for (const ConditionRef& ref : it->second.rows) want(ref);
+    }
+    // Where each matcher column is in the query's rows (0: not read).
+    std::vector<int> attno(m.columns.size(), 0);
+    std::vector<Datum> values;
+    std::vector<char> null_buf;
+    TextOutput key_text;
+    std::string key;
+    // Conditions evaluated once per lead, when a rule asks (-1: not yet).
+    std::vector<signed char> result(m.conditions.size(), -1);
+    std::uint64_t passed = 0;
+    const std::string sql = lead_row_query(cm, &columns) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
+    spi_scan(sql, {}, [&](HeapTuple tuple, TupleDesc desc) {
+        if (values.empty()) {
+            for (std::size_t i = 0; i < m.columns.size(); i++)
+                if (columns[i] && (attno[i] = find_attribute(desc, m.columns[i].name)) == 0)
+                    raise(sqlstate::kInternalError, "leadscore: column \"" + m.columns[i].name + "\" missing from the lead row");
+            values.resize(static_cast<std::size_t>(desc->natts));
+            null_buf.resize(static_cast<std::size_t>(desc->natts));
+            key_text = TextOutput(TupleDescAttr(desc, 0)->atttypid);
+        }
+        bool* nulls = reinterpret_cast<bool*>(null_buf.data());
+        std::fill(result.begin(), result.end(), -1);
+        passed = 0;
+        pg_guard([&] {
+            heap_deform_tuple(tuple, desc, values.data(), nulls);
+            if (nulls[0]) return;
+            key_text.write(values[0], key);
+            auto holds = [&](const ConditionRef& ref) {
+                signed char& r = result[static_cast<std::size_t>(ref.index)];
+                if (r < 0) {
+                    const CompiledCondition& c = m.conditions[static_cast<std::size_t>(ref.index)];
+                    const int a = attno[static_cast<std::size_t>(c.column)];
+                    r = Matcher::evaluate(c, values[static_cast<std::size_t>(a - 1)], nulls[a - 1]) ? 1 : 0;
+                }
+                return r != 0;
+            };
+            for (std::size_t i = 0; i < specs.size(); i++) {
+                if (refs[i]->inline_condition && !holds(*refs[i]->inline_condition)) continue;
+                if (!groups_hold(specs[i]->conditions, [&](std::size_t j) { return holds(refs[i]->rows[j]); })) continue;
+                passed |= std::uint64_t{1} << i;
+            }
+        });
+        if (passed) on_lead(key, passed);
+    });
 }
 
 }  // namespace leadscore::pg

@@ -1,6 +1,8 @@
 // The lead row: a lead's own columns and the columns of its related rows ("relation.column").
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +22,15 @@ TupleDesc lead_row_desc(const TrackingInfo& tracking, const std::vector<Relation
                         const std::vector<std::pair<std::string, std::string>>& extra_columns);
 
 // SELECT list and FROM clause that read the lead row (key first, as "key") for the lead matcher's
-// columns, joining the related tables; the caller adds WHERE on l.<lead key>.
-std::string lead_row_query(const CompiledModel& cm);
+// columns (those marked in columns, when given), joining the related tables they need; the
+// caller adds WHERE on l.<lead key>.
+std::string lead_row_query(const CompiledModel& cm, const std::vector<bool>* columns = nullptr);
+
+// Every lead whose row passes some of the given fit rules (enabled rules of the model, without
+// multiply_by): bit i set when it passes rules[i] (at most 64). Reads only the columns those
+// rules test and evaluates only their conditions. Needs SPI.
+using FitRuleMatchSink = std::function<void(std::string& key, std::uint64_t passed)>;
+void collect_fit_rule_matches(const CompiledModel& cm, const std::vector<std::int64_t>& rules,
+                              const FitRuleMatchSink& on_lead);
 
 }  // namespace leadscore::pg

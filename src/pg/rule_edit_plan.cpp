@@ -4,6 +4,7 @@
 // needs a recompute from stored summaries; a fit change reads the leads (and related) tables;
 // a change of what an activity rule matches collects that rule's occurrences again from the
 // rows of its activity type only.
+#include "core/decimal.hpp"
 #include "pg/args.hpp"
 #include "pg/datum.hpp"
 #include "pg/rule_edits.hpp"
@@ -129,6 +130,42 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
     if (rematch) plan.rematch.insert(id);
 }
 
+// A fit-rule UPDATE that changes only points (rules enabled before and after, no multiply_by):
+// per model, each rule's change of points; fit_points_only stays false for a model any other
+// change touches.
+void plan_fit_points(const std::vector<Row>& old_rows, const std::vector<Row>& new_rows,
+                     std::map<std::string, EditPlan>& plans) {
+    std::map<std::string, const Row*> before;
+    for (const Row& r : old_rows) before[*field(r, "id")] = &r;
+    std::map<std::string, bool> points_only;
+    for (const Row& r : old_rows) points_only[*field(r, "model")] = old_rows.size() == new_rows.size();
+    for (const Row& r : new_rows) points_only[*field(r, "model")] = old_rows.size() == new_rows.size();
+    for (const Row& after : new_rows) {
+        const std::string model = *field(after, "model");
+        auto it = before.find(*field(after, "id"));
+        bool only = it != before.end() && !field(after, "multiply_by");
+        if (only)
+            for (const auto& [column, value] : after)
+                if (column != "points" && column != "name" && value != field(*it->second, column.c_str())) only = false;
+        const bool enabled = field(after, "enabled") == std::optional<std::string>("t");
+        std::optional<MicroPoints> was, now;
+        if (only && enabled) {
+            std::string reason;
+            was = parse_points(field(*it->second, "points").value_or(""), &reason);
+            now = parse_points(field(after, "points").value_or(""), &reason);
+            only = was && now;
+        }
+        if (!only) {
+            points_only[model] = false;
+            if (it != before.end()) points_only[*field(*it->second, "model")] = false;
+            continue;
+        }
+        // (A disabled rule adds nothing, before or after.)
+        if (enabled && *now != *was) plans[model].fit_point_deltas[std::stoll(*field(after, "id"))] = *now - *was;
+    }
+    for (const auto& [model, only] : points_only) plans[model].fit_points_only = only;
+}
+
 }  // namespace
 
 std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, TriggerData* trig) {
@@ -146,7 +183,11 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
     };
     if (table == "stage") return each_model("model", [](EditPlan& p) { p.recompute = true; });
     if (table == "model") return each_model("name", [](EditPlan& p) { p.recompute = true; });
-    if (table == "fit_rule") return each_model("model", [](EditPlan& p) { p.refit = true; });
+    if (table == "fit_rule") {
+        each_model("model", [](EditPlan& p) { p.refit = true; });
+        plan_fit_points(old_rows, new_rows, plans);
+        return plans;
+    }
     if (table == "relation") return each_model("model", [](EditPlan& p) { p.full = true; });
     if (table == "fit_condition" || table == "activity_condition") {
         std::vector<std::optional<std::string>> ids;

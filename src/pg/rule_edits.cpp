@@ -3,8 +3,11 @@
 // recomputed from its stored summary, its new fit or its rematched occurrences, written only
 // when something in it changes.
 #include <algorithm>
+#include <functional>
 
+#include "core/decimal.hpp"
 #include "pg/datum.hpp"
+#include "pg/lead_row.hpp"
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/relations.hpp"
@@ -77,20 +80,18 @@ struct FitScore {
     bool disqualified = false;
 };
 using FitScores = std::unordered_map<std::string, FitScore>;
+// A stored lead's fit as the edit leaves it.
+using FitOf = std::function<FitScore(const StoredState&)>;
 
 // What a stage, range or fit edit changes in one stored row, from its results alone (refit:
-// fits holds the leads' new fit facts): a lead keeps its engagement sums as of its scored_at,
+// the lead's new fit, null when the edit changes no fit): a lead keeps its engagement sums as of its scored_at,
 // so its new result follows from them (written, scored_at kept) — unless a stored fit
 // disqualification hides whether its activities disqualify too: those leads are deferred, to
 // be recomputed from their summaries.
-PassVerdict result_change(const CompiledModel& cm, bool refit, const FitScores& fits, Timestamp as_of,
-                          const StoredState& s, NewState& out) {
+PassVerdict result_change(const CompiledModel& cm, const FitOf* refit, Timestamp as_of, const StoredState& s,
+                          NewState& out) {
     if (!s.initialized) return PassVerdict::Keep;
-    FitScore f{s.fit, s.fit_disqualified};
-    if (refit) {
-        auto it = fits.find(s.key);
-        f = it == fits.end() ? FitScore() : it->second;
-    }
+    const FitScore f = refit ? (*refit)(s) : FitScore{s.fit, s.fit_disqualified};
     const bool fit_changed = f.fit != s.fit || f.disqualified != s.fit_disqualified;
     if (fit_changed && s.fit_disqualified) return PassVerdict::Defer;
     EngagementResult engagement;
@@ -101,6 +102,19 @@ PassVerdict result_change(const CompiledModel& cm, bool refit, const FitScores& 
                        f.disqualified, Summary(), as_of, StageMode::Fresh);
     if (!fit_changed && out.result.score == s.score && out.result.stage == s.stage) return PassVerdict::Keep;
     return PassVerdict::WriteResultsKeepScoredAt;
+}
+
+// Whether a plan's fit change can be applied as points deltas (EditPlan::fit_points_only): only
+// fit rules changed, each delta's rule is one the model matches alone (no multiply_by), at most 64.
+bool fit_deltas_apply(const CompiledModel& cm, const EditPlan& plan) {
+    if (!plan.fit_points_only || plan.recompute || plan.full || !plan.types.empty() || !plan.rematch.empty() ||
+        plan.fit_point_deltas.size() > 64)
+        return false;
+    for (const auto& [id, delta] : plan.fit_point_deltas) {
+        auto it = cm.fit_refs.find(id);
+        if (!cm.model->fit_rule(id) || it == cm.fit_refs.end() || it->second.multiply_column >= 0) return false;
+    }
+    return true;
 }
 
 // The rematched rules whose edit changed only lead-side conditions of their one condition group
@@ -157,10 +171,37 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
     store.lock_exclusive();
     const bool refit = plan.refit && OidIsValid(cm->tracking->leads);
     FitScores fits;
-    if (refit)
+    // A points-only fit edit: the stored fits are exact, so a lead's new fit is its stored one
+    // plus the points changes of the edited rules it passes (only their tests are read).
+    const bool by_delta = refit && fit_deltas_apply(*cm, plan);
+    std::unordered_map<std::string, WideSum> fit_deltas;
+    if (by_delta) {
+        std::vector<std::int64_t> ids;
+        std::vector<MicroPoints> deltas;
+        for (const auto& [id, delta] : plan.fit_point_deltas) {
+            ids.push_back(id);
+            deltas.push_back(delta);
+        }
+        collect_fit_rule_matches(*cm, ids, [&](std::string& key, std::uint64_t passed) {
+            WideSum sum = 0;
+            for (std::size_t i = 0; i < ids.size(); i++)
+                if ((passed >> i) & 1) sum += deltas[i];
+            fit_deltas.emplace(std::move(key), sum);
+        });
+    } else if (refit) {
         collect_fits(*cm, nullptr, [&](std::string& key, FitFacts& f) {
             fits.insert_or_assign(std::move(key), FitScore{f.fit, f.disqualified});
         });
+    }
+    const FitOf fit_of = [&](const StoredState& s) -> FitScore {
+        if (by_delta) {
+            auto it = fit_deltas.find(s.key);
+            if (it == fit_deltas.end()) return FitScore{s.fit, s.fit_disqualified};
+            return FitScore{narrow_points(WideSum{s.fit} + it->second, "fit score"), s.fit_disqualified};
+        }
+        auto it = fits.find(s.key);
+        return it == fits.end() ? FitScore() : it->second;
+    };
     std::int64_t score_changes = 0;
     std::map<std::string, Summary> fresh;
     std::unordered_set<std::string> have;
@@ -236,8 +277,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         MicroPoints fit = s.fit;
         bool fit_dq = s.fit_disqualified;
         if (refit) {
-            FitScore f;
-            if (auto it = fits.find(s.key); it != fits.end()) f = it->second;
+            const FitScore f = fit_of(s);
             fit = f.fit;
             fit_dq = f.disqualified;
         }
@@ -319,7 +359,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         // A stage, range or fit edit checks every row's stored results first, not its summary.
         std::vector<std::string> full;
         auto check = [&](StoredState& s, NewState& out) {
-            PassVerdict v = result_change(*cm, refit, fits, as_of, s, out);
+            PassVerdict v = result_change(*cm, refit ? &fit_of : nullptr, as_of, s, out);
             if (v == PassVerdict::WriteResultsKeepScoredAt && out.result.score != s.score) score_changes++;
             return v;
         };
@@ -330,7 +370,8 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
                 [&](std::vector<StoredState>& batch) {
                     NewState unused;
                     for (StoredState& s : batch)
-                        if (result_change(*cm, refit, fits, as_of, s, unused) != PassVerdict::Keep) full.push_back(s.key);
+                        if (result_change(*cm, refit ? &fit_of : nullptr, as_of, s, unused) != PassVerdict::Keep)
+                            full.push_back(s.key);
                 },
                 false);
         } else {

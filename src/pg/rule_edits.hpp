@@ -35,6 +35,11 @@ struct EditPlan {
     // the condition groups those were in: when such a rule has one group, only the leads whose
     // lead-side test now differs from what their summary shows can change.
     std::map<std::int64_t, std::set<std::int64_t>> lead_side_groups;
+    // A fit-rule edit that changed only the points of rules enabled before and after, without
+    // multiply_by: what each such rule now adds to the fit of a lead that passes it (the
+    // stored fits are exact, so the leads table is read only for those rules' tests).
+    bool fit_points_only = false;
+    std::map<std::int64_t, MicroPoints> fit_point_deltas;
     bool any() const { return full || refit || recompute || !types.empty() || !rematch.empty(); }
 };
 

@@ -561,7 +561,9 @@ BEGIN
         -- fit-rule edits
         IF random() < 0.15 THEN
             CASE rx.rnd(1, 4)
-            WHEN 1 THEN UPDATE leadscore.fit_rule SET points = rx.rnd(-10, 30) WHERE model = 'rx' AND name = (SELECT (ARRAY['ceo', 'big', 'free', 'target', 'nocty', 'sw', 'tgt'])[rx.rnd(1, 7)]);
+            -- (points only, of one or two rules: each lead's stored fit moved by the rules it passes)
+            WHEN 1 THEN UPDATE leadscore.fit_rule SET points = rx.rnd(-10, 30) WHERE model = 'rx'
+                           AND name IN (SELECT (ARRAY['ceo', 'big', 'free', 'target', 'nocty', 'sw', 'tgt', 'rival'])[rx.rnd(1, 8)] FROM generate_series(1, rx.rnd(1, 2)));
             WHEN 2 THEN UPDATE leadscore.fit_rule SET value = ARRAY[rx.rnd(100, 4000)::text] WHERE model = 'rx' AND name = 'big';
             WHEN 3 THEN UPDATE leadscore.fit_rule SET enabled = NOT enabled WHERE model = 'rx' AND name = (SELECT (ARRAY['ceo', 'big', 'free', 'target', 'nocty', 'rival', 'permul', 'perrev', 'sw', 'tgt'])[rx.rnd(1, 10)]);
             ELSE UPDATE leadscore.fit_rule SET value = (ARRAY['{US,DE}', '{FR}', '{US,FR,DE}'])[rx.rnd(1, 3)]::text[] WHERE model = 'rx' AND name = 'target';

@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
-SELECT plan(46);
+SELECT plan(58);
 
 CREATE SCHEMA ep;
 CREATE TABLE ep.acts (id bigserial PRIMARY KEY, lead_id int, type text, at timestamptz);
@@ -188,6 +188,45 @@ SELECT is(ep.el_wrong(), 0::bigint, 'a second group added (full rematch): exact'
 UPDATE ep.leads SET seats = 600 WHERE id = 50;
 SELECT is(ep.el_points(9101), ARRAY[7, 14, 21, 28, 35, 42, 49, 50, 56], 'and live scoring follows the leads table');
 SELECT is(ep.el_wrong(), 0::bigint, 'exact');
+
+-- Points-only fit edits: a lead's stored fit moves by the points changes of the edited rules it
+-- passes (only their tests are read); the leads that pass none are not written. Other fit
+-- edits read every lead's fit again.
+INSERT INTO leadscore.fit_rule (id, model, name, attribute, op, value, points, disqualify) VALUES
+    (9301, 'el', 'CEO', 'title', '=', '{CEO}', 10, false),
+    (9302, 'el', 'big', NULL, NULL, NULL, 4, false),
+    (9303, 'el', 'tiny', 'seats', '<', '{30}', 0, true);
+-- (big: 400+ seats, or a CEO with 300+)
+INSERT INTO leadscore.fit_condition (rule_id, grp, attribute, op, value) VALUES
+    (9302, 1, 'seats', '>=', '{400}'), (9302, 2, 'title', '=', '{CEO}'), (9302, 2, 'seats', '>=', '{300}');
+CREATE FUNCTION ep.el_fit_wrong() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM leadscore.lead_score s JOIN leadscore.scores_as_of('el', now()) f USING (lead_id)
+     WHERE s.model = 'el' AND (s.fit_score, s.disqualified) IS DISTINCT FROM (f.fit_score, f.disqualified) $$;
+SELECT is(ep.el_fit_wrong(), 0::bigint, 'fit rules added: every stored fit equals a recompute');
+SELECT ep.el_mark();
+UPDATE leadscore.fit_rule SET points = 12 WHERE id = 9301;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points of one fit rule: exact');
+SELECT is(ep.el_rewritten(), ARRAY(SELECT n FROM generate_series(7, 56, 7) n), 'only the CEOs were written');
+SELECT is((SELECT array_agg(fit_score ORDER BY lead_id::int) FROM leadscore.lead_score WHERE model = 'el' AND lead_id::int IN (7, 35, 42)),
+          ARRAY[12, 16, 16]::numeric[], 'a CEO gains 2 points, 4 more when big');
+SELECT ep.el_mark();
+UPDATE leadscore.fit_rule SET points = points + 1, name = name || ' (v2)' WHERE id IN (9301, 9302);
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points of two rules (and a rename): exact');
+SELECT is(ep.el_rewritten(), ARRAY(SELECT n FROM generate_series(7, 60) n WHERE n % 7 = 0 OR n >= 40), 'only the leads that pass either were written');
+UPDATE leadscore.fit_rule SET points = -5 WHERE id = 9303;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points of a disqualifying rule (leads 1 and 2, disqualified by fit): exact');
+SELECT is((SELECT array_agg(fit_score ORDER BY lead_id::int) FROM leadscore.lead_score WHERE model = 'el' AND lead_id::int IN (1, 2, 3)),
+          ARRAY[-5, -5, 0]::numeric[], 'their fit moved by -5');
+UPDATE leadscore.fit_rule SET points = -6, value = '{20}' WHERE id = 9303;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points and a test changed together (every fit read again): exact');
+UPDATE leadscore.fit_rule SET points = 2, multiply_by = 'seats' WHERE id = 9302;
+UPDATE leadscore.fit_rule SET points = 3 WHERE id = 9302;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points of a multiply_by rule (every fit read again): exact');
+UPDATE leadscore.fit_rule SET enabled = false WHERE id = 9301;
+SELECT ep.el_mark();
+UPDATE leadscore.fit_rule SET points = 99 WHERE id = 9301;
+SELECT is(ep.el_rewritten(), '{}'::int[], 'points of a disabled rule: nothing written');
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'exact');
 
 SELECT * FROM finish();
 ROLLBACK;
