@@ -421,6 +421,23 @@ FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches) 
     return result;
 }
 
+FitResult compute_fit_total(const Model& model, const std::vector<FitMatch>& matches) {
+    FitResult result;
+    WideSum total = 0;
+    for (std::size_t i = 0; i < matches.size(); i++) {
+        const FitMatch& m = matches[i];
+        // (A rule counts once, as compute_fit's first match of its id: a lead passes it or not.)
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; j++) seen = matches[j].rule_id == m.rule_id;
+        const FitRuleSpec* rule = seen ? nullptr : model.fit_rule(m.rule_id);
+        if (!rule) continue;
+        total += m.value == kNoValue ? rule->points : m.value;
+        if (rule->disqualify) result.disqualified = true;
+    }
+    result.fit = narrow_points(total, "fit score");
+    return result;
+}
+
 std::optional<std::string> resolve_stage(const Model& model, MicroPoints score, MicroPoints fit,
                                          MicroPoints engagement, bool disqualified) {
     if (disqualified) return std::string("disqualified");

@@ -116,6 +116,9 @@ struct FitMatch {
 FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches);
 // The same for rules without values, by id.
 FitResult compute_fit(const Model& model, const std::vector<std::int64_t>& matching_rule_ids);
+// The fit and disqualification alone (no contributions: nothing allocated), for reading many
+// leads' fits; equal to compute_fit's (each rule id once).
+FitResult compute_fit_total(const Model& model, const std::vector<FitMatch>& matches);
 
 struct LeadScore {
     MicroPoints score = 0;

@@ -219,29 +219,35 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
 }
 
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
-                        std::string& key_out) {
+                        std::string& key_out, bool fit_only) {
     FitFacts facts;
     const auto& rules = cm.model->fit_rules();
     const Matcher& m = *cm.lead_matcher;
-    facts.conditions.resize(m.conditions.size());
+    if (!fit_only) facts.conditions.resize(m.conditions.size());
     key_out.clear();
     static thread_local std::vector<std::string> value_texts;
     static thread_local std::vector<const FitRuleSpec*> matched;
+    // Each condition evaluated once, when a rule (or the caller's facts) asks for it (-1: not yet).
+    static thread_local std::vector<signed char> result;
+    result.assign(m.conditions.size(), -1);
+    if (value_texts.size() < rules.size()) value_texts.resize(rules.size());
+    if (matched.size() < rules.size()) matched.resize(rules.size());
     std::size_t n = 0;
     pg_guard([&] {
         if (!nulls[layout.lead - 1]) layout.key_text.write(values[layout.lead - 1], key_out);
-        for (std::size_t i = 0; i < m.conditions.size(); i++) {
-            const CompiledCondition& c = m.conditions[i];
-            const int attno = layout.columns[c.column];
-            facts.conditions[i] = Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]) ? 1 : 0;
-        }
+        auto holds = [&](const ConditionRef& ref) {
+            signed char& r = result[static_cast<std::size_t>(ref.index)];
+            if (r < 0) {
+                const CompiledCondition& c = m.conditions[static_cast<std::size_t>(ref.index)];
+                const int attno = layout.columns[c.column];
+                r = Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]) ? 1 : 0;
+            }
+            return r != 0;
+        };
         for (const FitRuleSpec& r : rules) {
             const RuleRefs& refs = cm.fit_refs.at(r.id);
-            auto holds = [&](const ConditionRef& ref) { return facts.conditions[static_cast<std::size_t>(ref.index)] != 0; };
             if (refs.inline_condition && !holds(*refs.inline_condition)) continue;
             if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs.rows[i]); })) continue;
-            if (value_texts.size() <= n) value_texts.resize(n + 1);
-            if (matched.size() <= n) matched.resize(n + 1);
             value_texts[n].clear();
             if (refs.multiply_column >= 0) {
                 const int attno = layout.columns[refs.multiply_column];
@@ -252,15 +258,22 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
             }
             matched[n++] = &r;
         }
+        if (fit_only) return;
+        for (std::size_t i = 0; i < m.conditions.size(); i++)
+            facts.conditions[i] = holds(ConditionRef{true, static_cast<int>(i)}) ? 1 : 0;
     });
+    // (The matches of a fit-only read go to a scratch list, not to the facts.)
+    static thread_local std::vector<FitMatch> scratch;
+    std::vector<FitMatch>& matches = fit_only ? scratch : facts.matches;
+    matches.clear();
     for (std::size_t i = 0; i < n; i++) {
         const RuleRefs& refs = cm.fit_refs.at(matched[i]->id);
         const MicroPoints value =
             refs.multiply_column < 0 ? kNoValue
                                      : parse_multiply_value(value_texts[i], refs, matched[i]->multiply_by);
-        facts.matches.push_back(FitMatch{matched[i]->id, value});
+        matches.push_back(FitMatch{matched[i]->id, value});
     }
-    FitResult fr = compute_fit(*cm.model, facts.matches);
+    FitResult fr = compute_fit_total(*cm.model, matches);
     facts.fit = fr.fit;
     facts.disqualified = fr.disqualified;
     return facts;
@@ -377,7 +390,8 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
     collect_fits(cm, keys, [&](std::string& key, FitFacts& f) { out[key] = std::move(f); });
 }
 
-void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead) {
+void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead,
+                  bool fit_only) {
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
@@ -396,7 +410,7 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
         }
         bool* nulls = reinterpret_cast<bool*>(null_buf.data());
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
-        FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key);
+        FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key, fit_only);
         if (!key.empty() || !nulls[layout->lead - 1]) on_lead(key, f);
     };
     // A statement's few leads (an activity insert that reads its lead, a lead update): a kept

@@ -52,9 +52,11 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
                         const LeadConditions* lead_conditions = nullptr);
 // The lead-side results for keys from facts collected for them (absent leads: all NULL).
 LeadConditions lead_conditions_from(const CompiledModel& cm, const LeadFactsMap& facts);
-// Evaluates the fit rules on one deformed lead row; returns the key text in key_out.
+// Evaluates the fit rules on one deformed lead row; returns the key text in key_out. fit_only:
+// only fit and disqualified are wanted (matches and conditions left empty; the conditions no fit
+// rule needs are not evaluated).
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
-                        std::string& key_out);
+                        std::string& key_out, bool fit_only = false);
 
 // Builds summaries from the activity table (every lead, or only the given keys). Needs SPI.
 // When activity rules read the lead, facts holds (or, when null, this reads) the leads' rows.
@@ -74,7 +76,8 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
                   std::map<std::string, FitFacts>& out);
 // The same handed to on_lead as each lead is read (key, facts; both may be moved from).
 using FitSink = std::function<void(std::string& key, FitFacts& facts)>;
-void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead);
+void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead,
+                  bool fit_only = false);
 // The same for a few keys through primary-key lookups (lead_direct.cpp); false, with nothing
 // added, when some table of the lead row cannot be read that way.
 bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead);

@@ -17,8 +17,11 @@
 #include "pg/state_store.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 }
 
 namespace leadscore::pg {
@@ -102,6 +105,18 @@ PassVerdict result_change(const CompiledModel& cm, const FitOf* refit, Timestamp
                        f.disqualified, Summary(), as_of, StageMode::Fresh);
     if (!fit_changed && out.result.score == s.score && out.result.stage == s.stage) return PassVerdict::Keep;
     return PassVerdict::WriteResultsKeepScoredAt;
+}
+
+// The leads table's row count as its statistics say (0 when never analyzed): a size to reserve.
+std::size_t lead_count_estimate(const CompiledModel& cm) {
+    double rows = 0;
+    pg_guard([&] {
+        HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(cm.tracking->leads));
+        if (!HeapTupleIsValid(tuple)) return;
+        rows = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->reltuples;
+        ReleaseSysCache(tuple);
+    });
+    return rows > 0 && rows < 1e9 ? static_cast<std::size_t>(rows) : 0;
 }
 
 // Whether a plan's fit change can be applied as points deltas (EditPlan::fit_points_only): only
@@ -189,9 +204,11 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
             fit_deltas.emplace(std::move(key), sum);
         });
     } else if (refit) {
-        collect_fits(*cm, nullptr, [&](std::string& key, FitFacts& f) {
-            fits.insert_or_assign(std::move(key), FitScore{f.fit, f.disqualified});
-        });
+        fits.reserve(lead_count_estimate(*cm));
+        collect_fits(
+            *cm, nullptr,
+            [&](std::string& key, FitFacts& f) { fits.insert_or_assign(std::move(key), FitScore{f.fit, f.disqualified}); },
+            true);
     }
     const FitOf fit_of = [&](const StoredState& s) -> FitScore {
         if (by_delta) {

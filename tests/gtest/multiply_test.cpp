@@ -1,6 +1,7 @@
 // multiply_by: occurrences that carry a value, in summaries, deltas and the engagement score.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 #include "core/deltas.hpp"
@@ -134,4 +135,34 @@ TEST(Multiply, FitRuleWorthTheMatchsOwnPoints) {
     EXPECT_EQ(f.fit, P(12) + 500000 + P(20));
     ASSERT_EQ(f.contributions.size(), 2u);
     EXPECT_EQ(f.contributions[0].points, 12500000);
+}
+
+TEST(Multiply, FitTotalEqualsComputeFit) {
+    FitRuleSpec per_employee;
+    per_employee.id = 1;
+    per_employee.name = "1 per 100 employees";
+    per_employee.multiply_by = "account.employees";
+    per_employee.points = 10000;
+    FitRuleSpec rival;
+    rival.id = 2;
+    rival.name = "rival";
+    rival.points = -P(5);
+    rival.disqualify = true;
+    FitRuleSpec huge;
+    huge.id = 3;
+    huge.name = "huge";
+    huge.points = P(1000000);
+    Model m(ModelSpec{"m", std::nullopt, std::nullopt}, {}, {per_employee, rival, huge}, {});
+    const std::vector<std::vector<FitMatch>> cases = {
+        {}, {{1, 12500000}}, {{2, kNoValue}, {1, -7}}, {{3, kNoValue}, {9, kNoValue}}, {{1, 5}, {3, kNoValue}, {2, kNoValue}}};
+    for (const auto& matches : cases) {
+        const FitResult a = compute_fit(m, matches), b = compute_fit_total(m, matches);
+        EXPECT_EQ(a.fit, b.fit);
+        EXPECT_EQ(a.disqualified, b.disqualified);
+        EXPECT_TRUE(b.contributions.empty());
+    }
+    // Past the range of a score: the same error.
+    const std::vector<FitMatch> overflow = {{1, std::numeric_limits<MicroPoints>::max()}, {3, kNoValue}};
+    EXPECT_THROW(compute_fit(m, overflow), UserError);
+    EXPECT_THROW(compute_fit_total(m, overflow), UserError);
 }
