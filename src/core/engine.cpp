@@ -422,14 +422,17 @@ FitResult compute_fit(const Model& model, const std::vector<FitMatch>& matches) 
 }
 
 FitResult compute_fit_total(const Model& model, const std::vector<FitMatch>& matches) {
+    // (Matches in ascending id order, as a lead's rules are read, need no copy to count each once.)
+    for (std::size_t i = 1; i < matches.size(); i++)
+        if (matches[i].rule_id <= matches[i - 1].rule_id) {
+            FitResult full = compute_fit(model, matches);
+            full.contributions.clear();
+            return full;
+        }
     FitResult result;
     WideSum total = 0;
-    for (std::size_t i = 0; i < matches.size(); i++) {
-        const FitMatch& m = matches[i];
-        // (A rule counts once, as compute_fit's first match of its id: a lead passes it or not.)
-        bool seen = false;
-        for (std::size_t j = 0; j < i && !seen; j++) seen = matches[j].rule_id == m.rule_id;
-        const FitRuleSpec* rule = seen ? nullptr : model.fit_rule(m.rule_id);
+    for (const FitMatch& m : matches) {
+        const FitRuleSpec* rule = model.fit_rule(m.rule_id);
         if (!rule) continue;
         total += m.value == kNoValue ? rule->points : m.value;
         if (rule->disqualify) result.disqualified = true;

@@ -5,6 +5,7 @@
 #include "pg/args.hpp"
 #include "pg/datum.hpp"
 #include "pg/model_cache.hpp"
+#include "pg/rule_edits.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -57,6 +58,7 @@ TriggerData* live_trigger_arg(FunctionCallInfo fcinfo, const char* name) {
         raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " must be an AFTER trigger");
     if (trig->tg_trigger->tgnargs < 1)
         raise(sqlstate::kObjectNotInPrerequisiteState, std::string(name) + " needs the model name as argument");
+    note_state_writer();
     return trig;
 }
 

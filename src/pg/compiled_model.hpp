@@ -22,6 +22,7 @@ namespace leadscore::pg {
 // A row of leadscore.tracking, with what it refers to resolved.
 struct TrackingInfo {
     std::string model;
+    std::string tables_from;  // the tracked model whose tables these are (a draft scored on them)
     Oid activities = InvalidOid;
     std::string lead_column, type_column, time_column;
     Oid leads = InvalidOid;

@@ -129,6 +129,16 @@ Timestamp to_core_time(Datum d, Oid type) {
     return t;
 }
 
+void TextOutput::prepare(MemoryContext context) const {
+    if (ready_ || type_ == INT2OID || type_ == INT4OID || type_ == INT8OID || type_ == TEXTOID || type_ == VARCHAROID)
+        return;
+    Oid fn;
+    bool varlena;
+    getTypeOutputInfo(type_, &fn, &varlena);
+    fmgr_info_cxt(fn, &fn_, context);
+    ready_ = true;
+}
+
 void TextOutput::write(Datum d, std::string& out) const {
     char buf[MAXINT8LEN + 1];
     switch (type_) {

@@ -50,6 +50,9 @@ public:
     explicit TextOutput(Oid type = InvalidOid) : type_(type) {}
     // Plain PostgreSQL code: call inside pg_guard.
     void write(Datum d, std::string& out) const;
+    // Looks the output function up now, its state kept in context (write otherwise does it on
+    // first use, in the memory context current then). Inside pg_guard.
+    void prepare(MemoryContext context) const;
 
 private:
     Oid type_;

@@ -2,6 +2,7 @@
 // model, scan their share of the blocks (a parallel table scan), match each row and send
 // their partial summaries to the leader through a shm_mq; the leader scans too and merges.
 #include <cstring>
+#include <functional>
 #include <unistd.h>
 #include <memory>
 #include <vector>
@@ -17,6 +18,7 @@ extern "C" {
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "executor/tuptable.h"
@@ -51,9 +53,37 @@ constexpr std::size_t kMessageSize = std::size_t{256} << 10;
 
 struct ScanHeader {
     Oid activities;
-    int activity_rules;  // the leader's model: a worker that loads another one stops
+    // What the leader's activity rules match: a worker that loads other rules stops.
+    std::uint64_t fingerprint;
     Size facts_size;
 };
+
+void put_condition(std::string& out, const ConditionSpec& c) {
+    out += c.attribute;
+    out += '\x1f';
+    out += std::to_string(c.op ? static_cast<int>(*c.op) : -1);
+    for (const auto& v : c.values) {
+        out += '\x1f';
+        out += v ? *v : std::string("\x1e");
+    }
+    out += '\x1d';
+}
+
+// A hash of everything about the activity rules that decides what a row matches.
+std::uint64_t matching_fingerprint(const Model& model) {
+    std::string text;
+    for (const ActivityRuleSpec& r : model.activity_rules()) {
+        text += std::to_string(r.id) + '\x1f' + r.activity_type + '\x1f' + r.multiply_by + '\x1f' +
+                std::to_string(r.points) + '\x1f';
+        put_condition(text, r.condition);
+        for (const ConditionRowSpec& c : r.conditions) {
+            text += std::to_string(c.grp);
+            put_condition(text, c.condition);
+        }
+        text += '\x1c';
+    }
+    return std::hash<std::string>()(text);
+}
 
 void put_u32(std::string& out, std::size_t n) {
     const std::uint32_t v = static_cast<std::uint32_t>(n);
@@ -135,7 +165,8 @@ int planned_workers(Relation rel) {
 // Whether rel read through the table AM gives what the SQL query over it gives. Inside pg_guard.
 bool plain_readable_table(Relation rel) {
     const Form_pg_class c = rel->rd_rel;
-    return c->relkind == RELKIND_RELATION && c->relpersistence != RELPERSISTENCE_TEMP && !c->relrowsecurity &&
+    return c->relkind == RELKIND_RELATION && c->relam == HEAP_TABLE_AM_OID &&
+           c->relpersistence != RELPERSISTENCE_TEMP && !c->relrowsecurity &&
            !c->relhassubclass && pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 }
 
@@ -156,6 +187,9 @@ void scan_share(const CompiledModel& cm, Relation rel, ParallelTableScanDesc psc
     int last_attno = Max(layout.lead, Max(layout.type, layout.time));
     for (int a : layout.columns) last_attno = Max(last_attno, a);
     pg_guard([&] {
+        // (Output functions keep their state where they were looked up: not in the reset context.)
+        layout.key_text.prepare(CurrentMemoryContext);
+        layout.type_text.prepare(CurrentMemoryContext);
         scan = table_beginscan_parallel(rel, pscan);
         slot = table_slot_create(rel, nullptr);
         // What the output and condition functions allocate for a row goes with the next reset.
@@ -229,7 +263,7 @@ Datum run_worker(FunctionCallInfo) {
     });
     SpiConnection spi;
     std::shared_ptr<CompiledModel> cm = get_model_on_tables(model_name, tables_from);
-    if (static_cast<int>(cm->model->activity_rules().size()) != header->activity_rules)
+    if (matching_fingerprint(*cm->model) != header->fingerprint)
         raise(sqlstate::kInternalError, "leadscore: a parallel worker loaded another version of model \"" +
                                             std::string(model_name) + "\"");
     LeadFactsMap facts;
@@ -293,8 +327,9 @@ bool collect_activities_in_parallel(const CompiledModel& cm, const LeadFactsMap*
     const std::string facts_blob = cm.activity_reads_lead ? serialize_facts(*facts) : std::string();
     const std::string& model = cm.model->spec().name;
     // Both names, each ended by a zero byte.
-    const std::string names = model + std::string(1, '\0') + t.model + std::string(1, '\0');
-    const int activity_rules = static_cast<int>(cm.model->activity_rules().size());
+    const std::string& tables_from = t.tables_from.empty() ? t.model : t.tables_from;
+    const std::string names = model + std::string(1, '\0') + tables_from + std::string(1, '\0');
+    const std::uint64_t fingerprint = matching_fingerprint(*cm.model);
     ParallelContext* pcxt = nullptr;
     std::vector<shm_mq_handle*> queues(static_cast<std::size_t>(workers), nullptr);
     int launched = 0;
@@ -323,7 +358,7 @@ bool collect_activities_in_parallel(const CompiledModel& cm, const LeadFactsMap*
 
         ScanHeader* header = static_cast<ScanHeader*>(shm_toc_allocate(pcxt->toc, sizeof(ScanHeader)));
         header->activities = RelationGetRelid(rel);
-        header->activity_rules = activity_rules;
+        header->fingerprint = fingerprint;
         header->facts_size = facts_blob.size();
         shm_toc_insert(pcxt->toc, kKeyHeader, header);
         char* name = static_cast<char*>(shm_toc_allocate(pcxt->toc, names.size()));

@@ -91,9 +91,14 @@ std::int64_t rescore_model(const std::string& model, Timestamp as_of, bool notif
 std::int64_t rescore_model(std::shared_ptr<CompiledModel> cm, Timestamp as_of, bool notify,
                            std::int64_t* leads_scored) {
     SpiConnection spi;
-    StateStore store(*cm);
+    const std::uint64_t generation = cache_generation();
     // Writers of this model wait until the rescore commits; it then reads a settled state.
-    store.lock_exclusive();
+    StateStore(*cm).lock_exclusive();
+    // Rules that a transaction holding the lock changed and committed meanwhile: the rows are
+    // read as of after the lock, so the rules are too (parallel workers load them that way).
+    if (cache_generation() != generation && !cm->tracking->on_shard && cm->tracking->tables_from == cm->model->spec().name)
+        cm = get_model(cm->model->spec().name, true);
+    StateStore store(*cm);
     std::map<std::string, Summary> summaries;
     std::map<std::string, FitFacts> fits;
     const bool has_leads = OidIsValid(cm->tracking->leads);

@@ -171,7 +171,16 @@ std::uint64_t lead_side_holds(const CompiledModel& cm, const std::vector<std::in
     return bits;
 }
 
+std::uint64_t state_writers = 0;
+std::uint64_t state_writers_at_fit_rule_rows = 0;
+
 }  // namespace
+
+void note_state_writer() { state_writers++; }
+
+void note_fit_rule_rows_written() { state_writers_at_fit_rule_rows = state_writers; }
+
+bool state_written_since_fit_rule_rows() { return state_writers != state_writers_at_fit_rule_rows; }
 
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of) {
     if (plan.full) return rescore_model(model, as_of, true, nullptr);

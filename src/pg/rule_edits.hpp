@@ -47,6 +47,15 @@ struct EditPlan {
 // transition tables (table: the rule table's name). Needs SPI.
 std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, TriggerData* trig);
 
+// A points-only fit edit adds its deltas to the stored fits, so it needs them as they were when
+// its rule rows were written: every trigger and function that may write stored state notes it
+// (note_state_writer), the fit rules' BEFORE row trigger notes when their rows are written, and
+// the edit falls back to reading every fit when something wrote in between (one query's
+// data-modifying CTEs: their AFTER triggers all fire at the end, seeing the final rules).
+void note_state_writer();
+void note_fit_rule_rows_written();
+bool state_written_since_fit_rule_rows();
+
 // Applies a plan to a tracked model as of a time, under the model's exclusive state lock.
 // Returns how many stored scores changed.
 std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Timestamp as_of);

@@ -66,6 +66,7 @@ std::optional<TrackingInfo> load_tracking(const std::string& model) {
     if (SPI_processed == 0) return std::nullopt;
     TrackingInfo t;
     t.model = model;
+    t.tables_from = model;
     t.activities = DatumGetObjectId(*spi_datum(0, 1));
     t.lead_column = *spi_text(0, 2);
     t.type_column = *spi_text(0, 3);

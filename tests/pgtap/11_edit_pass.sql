@@ -8,7 +8,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(61);
 
 CREATE SCHEMA ep;
 CREATE TABLE ep.acts (id bigserial PRIMARY KEY, lead_id int, type text, at timestamptz);
@@ -227,6 +227,18 @@ SELECT ep.el_mark();
 UPDATE leadscore.fit_rule SET points = 99 WHERE id = 9301;
 SELECT is(ep.el_rewritten(), '{}'::int[], 'points of a disabled rule: nothing written');
 SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'exact');
+UPDATE leadscore.fit_rule SET enabled = true WHERE id = 9301;
+-- One query that also changes other fit inputs (data-modifying CTEs: every AFTER trigger fires
+-- at its end, seeing the final rules): the points are not added twice.
+WITH c AS (UPDATE leadscore.fit_condition SET value = '{350}' WHERE rule_id = 9302 AND grp = 1 RETURNING rule_id)
+UPDATE leadscore.fit_rule SET points = points + 10 WHERE id = 9301;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points and a fit condition in one query: exact');
+WITH r AS (UPDATE leadscore.fit_rule SET points = points - 10 WHERE id = 9301 RETURNING id)
+UPDATE leadscore.fit_condition SET value = '{400}' WHERE rule_id = 9302 AND grp = 1;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'the same, the other way round: exact');
+WITH l AS (UPDATE ep.leads SET title = 'CEO' WHERE id IN (1, 2, 3) RETURNING id)
+UPDATE leadscore.fit_rule SET points = points + 5 WHERE id = 9301;
+SELECT is(ep.el_wrong() + ep.el_fit_wrong(), 0::bigint, 'points and leads that now pass the rule in one query: exact');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -9,7 +9,7 @@
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS leadscore;
 SET LOCAL client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(20);
 
 CREATE SCHEMA ps;
 CREATE TABLE ps.account (id int PRIMARY KEY, revenue numeric);
@@ -106,6 +106,15 @@ SET LOCAL max_parallel_workers_per_gather = 0;
 SELECT is(leadscore.rescore('ps'), 0::bigint, 'a serial rescore then changes no score');
 SELECT set_eq('SELECT * FROM ps.state()', 'SELECT * FROM account_state', 'and leaves the rows the workers built');
 SET LOCAL max_parallel_workers_per_gather = 2;
+
+-- A draft model scored on the tracked model's tables: the workers read the same tables.
+INSERT INTO leadscore.model (name) VALUES ('ps draft');
+INSERT INTO leadscore.activity_rule (model, name, activity_type, points, max_count) VALUES ('ps draft', 'open', 'open', 2, 4);
+SET LOCAL max_parallel_workers_per_gather = 0;
+CREATE TEMP TABLE draft_serial AS SELECT * FROM leadscore.scores_as_of('ps draft', now(), 'ps');
+SET LOCAL max_parallel_workers_per_gather = 2;
+SELECT set_eq('SELECT * FROM leadscore.scores_as_of(''ps draft'', now(), ''ps'')', 'SELECT * FROM draft_serial',
+              'a draft model on the tracked tables: workers and the serial read agree');
 
 -- A row whose value overflows a multiply_by rule (inserted with the live triggers off): the
 -- worker that reads it raises the error.

@@ -10,6 +10,7 @@
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/rule_edits.hpp"
 #include "pg/spi.hpp"
 #include "pg/state_store.hpp"
 
@@ -37,6 +38,7 @@ LEADSCORE_FUNCTION(leadscore_cluster_model_changed) {
 // when it was pruned past t); its stage change is recorded here.
 LEADSCORE_FUNCTION(leadscore_state_refreshed) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.state_refreshed()");
+    note_state_writer();
     if (!TRIGGER_FIRED_BEFORE(trig->tg_event) || !TRIGGER_FIRED_FOR_ROW(trig->tg_event) ||
         !TRIGGER_FIRED_BY_UPDATE(trig->tg_event) || trig->tg_trigger->tgnargs < 1)
         raise(sqlstate::kInvalidParameterValue,

@@ -265,6 +265,7 @@ void validate_relation_row(const RowReader& row) {
 
 LEADSCORE_FUNCTION(leadscore_validate_rule) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.validate_rule()");
+    if (std::string(RelationGetRelationName(trig->tg_relation)) == "fit_rule") note_fit_rule_rows_written();
     HeapTuple tuple = TRIGGER_FIRED_BY_UPDATE(trig->tg_event) ? trig->tg_newtuple : trig->tg_trigtuple;
     const std::string table = RelationGetRelationName(trig->tg_relation);
     RowReader row{tuple, RelationGetDescr(trig->tg_relation)};
@@ -335,6 +336,8 @@ void republish(const std::string& model, const std::string& table) {
 LEADSCORE_FUNCTION(leadscore_rules_changed) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.rules_changed()");
     const std::string table = RelationGetRelationName(trig->tg_relation);
+    const bool fits_as_rows_written = !state_written_since_fit_rule_rows();
+    note_state_writer();
     // Other sessions drop their cached rules when this transaction commits.
     pg_guard([&] { CacheInvalidateRelcache(trig->tg_relation); });
     invalidate_cache();
@@ -362,6 +365,9 @@ LEADSCORE_FUNCTION(leadscore_rules_changed) {
     if (!everything && table != "list_entry") {
         SpiConnection spi;
         plans = plan_rule_edit(table, trig);
+        // (Stored fits another trigger of this query rewrote with the new rules: read every fit.)
+        if (table == "fit_rule" && !fits_as_rows_written)
+            for (auto& [m, plan] : plans) plan.fit_points_only = false;
     }
     std::vector<std::string> tracked = tracked_models();
     for (const std::string& m : tracked) {

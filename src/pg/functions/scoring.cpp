@@ -6,6 +6,7 @@
 #include "pg/matching.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/rule_edits.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -90,6 +91,7 @@ LEADSCORE_FUNCTION(leadscore_explain) {
 
 
 LEADSCORE_FUNCTION(leadscore_rescore) {
+    note_state_writer();
     const std::vector<std::string> models = models_arg(fcinfo, 0);
     std::int64_t changed = 0;
     for (const auto& m : models) changed += rescore_model(m, transaction_now(), true, nullptr);
@@ -97,6 +99,7 @@ LEADSCORE_FUNCTION(leadscore_rescore) {
 }
 
 LEADSCORE_FUNCTION(leadscore_refresh) {
+    note_state_writer();
     const std::vector<std::string> models = models_arg(fcinfo, 0);
     const Timestamp as_of = as_of_arg(fcinfo, 1);
     std::int64_t changed = 0;

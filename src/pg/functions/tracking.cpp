@@ -6,6 +6,7 @@
 #include "pg/citus.hpp"
 #include "pg/model_cache.hpp"
 #include "pg/recompute.hpp"
+#include "pg/rule_edits.hpp"
 #include "pg/related.hpp"
 #include "pg/relations.hpp"
 #include "pg/rule_loading.hpp"
@@ -156,6 +157,7 @@ void set_replica_triggers(bool on, const std::string& prefix, Oid rel, const std
 }  // namespace
 
 LEADSCORE_FUNCTION(leadscore_track) {
+    note_state_writer();
     const std::string model = text_arg(fcinfo, 0, "model");
     for (int i = 1; i <= 4; i++)
         if (PG_ARGISNULL(i))
@@ -322,6 +324,7 @@ LEADSCORE_FUNCTION(leadscore_track) {
 }
 
 LEADSCORE_FUNCTION(leadscore_untrack) {
+    note_state_writer();
     const std::string model = text_arg(fcinfo, 0, "model");
     SpiConnection spi;
     if (spi_exec("SELECT activities::oid, leads::oid, state_table::text FROM leadscore.tracking WHERE model = $1",
