@@ -11,7 +11,7 @@
 namespace leadscore::pg {
 
 // Adds every lead's occurrences to out when the table can be read in parallel: a plain,
-// permanent table without inheritance children or row security, that the user may SELECT,
+// permanent heap table without inheritance children or row security, that the user may SELECT,
 // at least min_parallel_table_scan_size large, conditions whose functions are parallel safe,
 // max_parallel_workers_per_gather > 0, not inside a parallel operation or on Citus. false,
 // with nothing read, otherwise (the caller reads through SQL). facts: the leads' facts when
