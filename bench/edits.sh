@@ -166,6 +166,7 @@ awk -F'|' 'NF != 5 {bad = 1} END {exit bad}' "$edits" || { log "bench/edits.sh: 
 # The baselines run in the same rounds as the edits, so a drift of this machine's speed hits
 # them alike: the full rescore (with and without parallel workers) and the hand-written
 # GROUP BY recompute.
+retrack="SELECT leadscore.track('demo', 'crm.activity', 'lead_id', 'type', 'occurred_at', leads => 'crm.lead', lead_key => 'id')"
 for round in $(seq "$BENCH_REPEAT"); do
     timed_rollback "" "SELECT leadscore.rescore('demo')" >>"$work/t-rescore"
     [ "$round" = 1 ] && put rescore_changed "$(cat "$work/last_result")" leads
@@ -173,13 +174,18 @@ for round in $(seq "$BENCH_REPEAT"); do
     timed_rollback "SET LOCAL max_parallel_workers_per_gather = 0;" "SELECT leadscore.rescore('demo')" >>"$work/t-rescore_serial"
     settle
     timed_rollback "" "SELECT count(*) FROM peer.scores_all(now())" >>"$work/t-hand"
+    # Item 3: track() from scratch (after an untimed untrack) with and without parallel workers.
+    timed_rollback "SELECT leadscore.untrack('demo');" "$retrack" >>"$work/t-track"
+    settle
+    timed_rollback "SET LOCAL max_parallel_workers_per_gather = 0; SELECT leadscore.untrack('demo');" "$retrack" >>"$work/t-track_serial"
+    settle
     while IFS='|' read -r kind label setup stmt revert; do
         timed_rollback "$setup" "$stmt" >>"$work/t-$kind"
         settle
     done <"$edits"
     log "round $round: rescore $(tail -n1 "$work/t-rescore") ms, hand recompute $(tail -n1 "$work/t-hand") ms, +1 point on an activity rule $(tail -n1 "$work/t-act_points") ms"
 done
-for k in rescore rescore_serial hand; do put "$k" "$(median <"$work/t-$k")" ms; done
+for k in rescore rescore_serial hand track track_serial; do put "$k" "$(median <"$work/t-$k")" ms; done
 while IFS='|' read -r kind label setup stmt revert; do
     put "edit_$kind" "$(median <"$work/t-$kind")" ms
     log "edit $kind ($label): $(median <"$work/t-$kind") ms"
@@ -298,6 +304,8 @@ put leadscore_so "${so_start%%,*}" md5
 put leadscore_so_changed "$([ "$so_end" = "$so_start" ] && echo no || echo "yes (${so_end%%,*})")" ""
 # The ratios the targets read, into the results file too.
 put ratio_rescore_hand "$(ratio "$(get rescore)" "$(get hand)" 3)" x
+put ratio_rescore_parallel "$(ratio "$(get rescore)" "$(get rescore_serial)" 3)" x
+put ratio_track_parallel "$(ratio "$(get track)" "$(get track_serial)" 3)" x
 while IFS='|' read -r kind label setup stmt revert; do
     put "ratio_edit_$kind" "$(ratio "$(get "edit_$kind")" "$(get rescore)" 3)" x
 done <"$edits"
@@ -332,6 +340,8 @@ put writer_max_worst_kind "$worst_kind" ""
     printf '%-52s %9.0f ms %13s   (%s leads changed)\n' "full rescore: leadscore.rescore('demo')" "$(get rescore)" "1.00x" "$(get rescore_changed)"
     printf '%-52s %9.0f ms %13s\n' "full rescore, no parallel workers" "$(get rescore_serial)" "$(ratio "$(get rescore_serial)" "$(get rescore)")x"
     printf '%-52s %9.0f ms %13s\n' "hand-written GROUP BY recompute (peer.scores_all)" "$(get hand)" "$(ratio "$(get hand)" "$(get rescore)")x"
+    printf '%-52s %9.0f ms %13s\n' "track() from scratch (after untrack)" "$(get track)" "$(ratio "$(get track)" "$(get rescore)")x"
+    printf '%-52s %9.0f ms %13s\n' "track() from scratch, no parallel workers" "$(get track_serial)" "$(ratio "$(get track_serial)" "$(get rescore)")x"
     while IFS='|' read -r kind label setup stmt revert; do
         printf '%-52s %9.1f ms %13s\n' "edit: $label" "$(get "edit_$kind")" "$(get "ratio_edit_$kind")x"
     done <"$edits"
@@ -374,6 +384,9 @@ put writer_max_worst_kind "$worst_kind" ""
     echo "   item 1 asks that they too cost what they change, not a full rescore)"
     printf '  %-64s %8s   %s\n' "writers' worst insert during every edit kind / full rescore" "$(get ratio_writer_max_edits)" \
         "(no target; $(get writer_max_worst_kind) + revert)"
+    echo "  item 3 (parallel workers where the machine has them; no numeric target, $(nproc) cores):"
+    printf '  %-64s %8s\n' "full rescore with workers / without" "$(get ratio_rescore_parallel)"
+    printf '  %-64s %8s\n' "track() with workers / without" "$(get ratio_track_parallel)"
 } >"$work/table"
 cat "$work/table"
 # The results file: key|value|unit lines, then the table above as comments.
