@@ -159,13 +159,7 @@ void TextOutput::write(Datum d, std::string& out) const {
             return;
         }
         default: {
-            if (!ready_) {
-                Oid fn;
-                bool varlena;
-                getTypeOutputInfo(type_, &fn, &varlena);
-                fmgr_info(fn, &fn_);
-                ready_ = true;
-            }
+            prepare(CurrentMemoryContext);
             char* c = OutputFunctionCall(&fn_, d);
             out.assign(c);
             pfree(c);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "pg/lead_row.hpp"
+#include "pg/matching.hpp"
 #include "pg/relations.hpp"
 #include "pg/spi.hpp"
 
@@ -166,20 +167,9 @@ void collect_fit_rule_matches(const CompiledModel& cm, const std::vector<std::in
             heap_deform_tuple(tuple, desc, values.data(), nulls);
             if (nulls[0]) return;
             key_text.write(values[0], key);
-            auto holds = [&](const ConditionRef& ref) {
-                signed char& r = result[static_cast<std::size_t>(ref.index)];
-                if (r < 0) {
-                    const CompiledCondition& c = m.conditions[static_cast<std::size_t>(ref.index)];
-                    const int a = attno[static_cast<std::size_t>(c.column)];
-                    r = Matcher::evaluate(c, values[static_cast<std::size_t>(a - 1)], nulls[a - 1]) ? 1 : 0;
-                }
-                return r != 0;
-            };
-            for (std::size_t i = 0; i < specs.size(); i++) {
-                if (refs[i]->inline_condition && !holds(*refs[i]->inline_condition)) continue;
-                if (!groups_hold(specs[i]->conditions, [&](std::size_t j) { return holds(refs[i]->rows[j]); })) continue;
-                passed |= std::uint64_t{1} << i;
-            }
+            for (std::size_t i = 0; i < specs.size(); i++)
+                if (fit_rule_holds(cm, *specs[i], *refs[i], attno, values.data(), nulls, result))
+                    passed |= std::uint64_t{1} << i;
         });
         if (passed) on_lead(key, passed);
     });

@@ -43,6 +43,17 @@ std::string column_list(const std::vector<std::string>& names) {
 
 }  // namespace
 
+void move_summaries(SummaryBuilder& builder, std::map<std::string, Summary>& out) {
+    for (std::uint32_t i = 0; i < builder.size(); i++) {
+        auto [it, added] = out.try_emplace(builder.key(i));
+        if (added) {
+            it->second = std::move(builder.summary(i));
+        } else {
+            it->second.merge(builder.summary(i));
+        }
+    }
+}
+
 RowLayout activity_layout(const CompiledModel& cm, TupleDesc desc, const Matcher& matcher, bool need_lead) {
     const TrackingInfo& t = *cm.tracking;
     RowLayout l;
@@ -218,6 +229,27 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
     return true;
 }
 
+bool lead_condition_holds(const Matcher& m, int index, const std::vector<int>& columns, const Datum* values,
+                          const bool* nulls, std::vector<signed char>& result) {
+    signed char& r = result[static_cast<std::size_t>(index)];
+    if (r < 0) {
+        const CompiledCondition& c = m.conditions[static_cast<std::size_t>(index)];
+        const int attno = columns[static_cast<std::size_t>(c.column)];
+        r = Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]) ? 1 : 0;
+    }
+    return r != 0;
+}
+
+bool fit_rule_holds(const CompiledModel& cm, const FitRuleSpec& rule, const RuleRefs& refs,
+                    const std::vector<int>& columns, const Datum* values, const bool* nulls,
+                    std::vector<signed char>& result) {
+    auto holds = [&](const ConditionRef& ref) {
+        return lead_condition_holds(*cm.lead_matcher, ref.index, columns, values, nulls, result);
+    };
+    if (refs.inline_condition && !holds(*refs.inline_condition)) return false;
+    return groups_hold(rule.conditions, [&](std::size_t i) { return holds(refs.rows[i]); });
+}
+
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
                         std::string& key_out, bool fit_only) {
     FitFacts facts;
@@ -235,19 +267,9 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
     std::size_t n = 0;
     pg_guard([&] {
         if (!nulls[layout.lead - 1]) layout.key_text.write(values[layout.lead - 1], key_out);
-        auto holds = [&](const ConditionRef& ref) {
-            signed char& r = result[static_cast<std::size_t>(ref.index)];
-            if (r < 0) {
-                const CompiledCondition& c = m.conditions[static_cast<std::size_t>(ref.index)];
-                const int attno = layout.columns[c.column];
-                r = Matcher::evaluate(c, values[attno - 1], nulls[attno - 1]) ? 1 : 0;
-            }
-            return r != 0;
-        };
         for (const FitRuleSpec& r : rules) {
             const RuleRefs& refs = cm.fit_refs.at(r.id);
-            if (refs.inline_condition && !holds(*refs.inline_condition)) continue;
-            if (!groups_hold(r.conditions, [&](std::size_t i) { return holds(refs.rows[i]); })) continue;
+            if (!fit_rule_holds(cm, r, refs, layout.columns, values, nulls, result)) continue;
             value_texts[n].clear();
             if (refs.multiply_column >= 0) {
                 const int attno = layout.columns[refs.multiply_column];
@@ -260,7 +282,7 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
         }
         if (fit_only) return;
         for (std::size_t i = 0; i < m.conditions.size(); i++)
-            facts.conditions[i] = holds(ConditionRef{true, static_cast<int>(i)}) ? 1 : 0;
+            facts.conditions[i] = lead_condition_holds(m, static_cast<int>(i), layout.columns, values, nulls, result) ? 1 : 0;
     });
     // (The matches of a fit-only read go to a scratch list, not to the facts.)
     static thread_local std::vector<FitMatch> scratch;
@@ -353,14 +375,7 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
             if (!rules || rules->count(match.rules[i])) builder.add(last, match.rules[i], match.time, match.values[i]);
     });
     builder.flush();
-    for (std::uint32_t i = 0; i < builder.size(); i++) {
-        auto [it, added] = out.try_emplace(builder.key(i));
-        if (added) {
-            it->second = std::move(builder.summary(i));
-        } else {
-            it->second.merge(builder.summary(i));
-        }
-    }
+    move_summaries(builder, out);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/summary_builder.hpp"
 #include "pg/compiled_model.hpp"
 
 extern "C" {
@@ -52,11 +53,23 @@ bool match_activity_row(const CompiledModel& cm, const Matcher& matcher, const R
                         const LeadConditions* lead_conditions = nullptr);
 // The lead-side results for keys from facts collected for them (absent leads: all NULL).
 LeadConditions lead_conditions_from(const CompiledModel& cm, const LeadFactsMap& facts);
+// Whether a lead-side condition (index into cm.lead_matcher) holds on a deformed lead row, whose
+// matcher columns are at attnos columns; evaluated once per row, kept in result (-1: not yet).
+// Plain PostgreSQL code: call inside pg_guard.
+bool lead_condition_holds(const Matcher& m, int index, const std::vector<int>& columns, const Datum* values,
+                          const bool* nulls, std::vector<signed char>& result);
+// Whether a fit rule's tests (inline condition and condition groups) hold on such a row.
+bool fit_rule_holds(const CompiledModel& cm, const FitRuleSpec& rule, const RuleRefs& refs,
+                    const std::vector<int>& columns, const Datum* values, const bool* nulls,
+                    std::vector<signed char>& result);
 // Evaluates the fit rules on one deformed lead row; returns the key text in key_out. fit_only:
 // only fit and disqualified are wanted (matches and conditions left empty; the conditions no fit
 // rule needs are not evaluated).
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
                         std::string& key_out, bool fit_only = false);
+
+// Moves a builder's summaries into out, merged with those out already holds for the same lead.
+void move_summaries(SummaryBuilder& builder, std::map<std::string, Summary>& out);
 
 // Builds summaries from the activity table (every lead, or only the given keys). Needs SPI.
 // When activity rules read the lead, facts holds (or, when null, this reads) the leads' rows.

@@ -230,15 +230,6 @@ void scan_share(const CompiledModel& cm, Relation rel, ParallelTableScanDesc psc
     });
 }
 
-void merge_into(std::map<std::string, Summary>& out, std::string_view key, Summary&& summary) {
-    auto [it, added] = out.try_emplace(std::string(key));
-    if (added) {
-        it->second = std::move(summary);
-    } else {
-        it->second.merge(summary);
-    }
-}
-
 dsm_segment* worker_segment = nullptr;
 shm_toc* worker_toc = nullptr;
 
@@ -418,7 +409,7 @@ bool collect_activities_in_parallel(const CompiledModel& cm, const LeadFactsMap*
             }
         }
     }
-    for (std::uint32_t i = 0; i < builder.size(); i++) merge_into(out, builder.key(i), std::move(builder.summary(i)));
+    move_summaries(builder, out);
     pg_guard([&] {
         // Raises a worker's error here, after what it sent was merged or not.
         WaitForParallelWorkersToFinish(pcxt);

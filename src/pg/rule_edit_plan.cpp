@@ -52,6 +52,13 @@ std::optional<std::string> field(const Row& r, const char* column) {
 
 bool same(const Row& a, const Row& b, const char* column) { return field(a, column) == field(b, column); }
 
+// The old rows by their id, to pair with the new ones.
+std::map<std::string, const Row*> rows_by_id(const std::vector<Row>& rows) {
+    std::map<std::string, const Row*> by_id;
+    for (const Row& r : rows) by_id[*field(r, "id")] = &r;
+    return by_id;
+}
+
 // An interval text as PostgreSQL prints it, to its parts; nullopt when NULL.
 std::optional<Interval> interval_of(const std::optional<std::string>& text) {
     if (!text) return std::nullopt;
@@ -135,8 +142,7 @@ void plan_activity_rule_update(const Row& before, const Row& after, EditPlan& pl
 // change touches.
 void plan_fit_points(const std::vector<Row>& old_rows, const std::vector<Row>& new_rows,
                      std::map<std::string, EditPlan>& plans) {
-    std::map<std::string, const Row*> before;
-    for (const Row& r : old_rows) before[*field(r, "id")] = &r;
+    const std::map<std::string, const Row*> before = rows_by_id(old_rows);
     std::map<std::string, bool> points_only;
     for (const Row& r : old_rows) points_only[*field(r, "model")] = old_rows.size() == new_rows.size();
     for (const Row& r : new_rows) points_only[*field(r, "model")] = old_rows.size() == new_rows.size();
@@ -224,8 +230,7 @@ std::map<std::string, EditPlan> plan_rule_edit(const std::string& table, Trigger
         return plans;
     }
     // activity_rule: pair old and new rows by id.
-    std::map<std::string, const Row*> before;
-    for (const Row& r : old_rows) before[*field(r, "id")] = &r;
+    std::map<std::string, const Row*> before = rows_by_id(old_rows);
     // New rules alone change only the summaries of the leads with rows they match.
     if (old_rows.empty())
         for (const Row& r : new_rows) plans[*field(r, "model")].summaries_only = true;

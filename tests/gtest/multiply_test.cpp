@@ -119,16 +119,24 @@ TEST(Multiply, IncrementalDeltasEqualTheSummaryOfTheRows) {
     }
 }
 
+namespace {
+
+FitRuleSpec fit_rule(std::int64_t id, const std::string& name, MicroPoints points, const std::string& multiply_by = "",
+                     bool disqualify = false) {
+    FitRuleSpec r;
+    r.id = id;
+    r.name = name;
+    r.points = points;
+    r.multiply_by = multiply_by;
+    r.disqualify = disqualify;
+    return r;
+}
+
+}  // namespace
+
 TEST(Multiply, FitRuleWorthTheMatchsOwnPoints) {
-    FitRuleSpec per_employee;
-    per_employee.id = 1;
-    per_employee.name = "1 per 100 employees";
-    per_employee.multiply_by = "account.employees";
-    per_employee.points = 10000;
-    FitRuleSpec ceo;
-    ceo.id = 2;
-    ceo.name = "CEO";
-    ceo.points = P(20);
+    const FitRuleSpec per_employee = fit_rule(1, "1 per 100 employees", 10000, "account.employees");
+    const FitRuleSpec ceo = fit_rule(2, "CEO", P(20));
     Model m(ModelSpec{"m", std::nullopt, std::nullopt}, {}, {per_employee, ceo}, {});
     // 0.01 x 1250 employees, worked out where the value was read.
     FitResult f = compute_fit(m, std::vector<FitMatch>{{1, 12500000}, {2, kNoValue}});
@@ -138,20 +146,9 @@ TEST(Multiply, FitRuleWorthTheMatchsOwnPoints) {
 }
 
 TEST(Multiply, FitTotalEqualsComputeFit) {
-    FitRuleSpec per_employee;
-    per_employee.id = 1;
-    per_employee.name = "1 per 100 employees";
-    per_employee.multiply_by = "account.employees";
-    per_employee.points = 10000;
-    FitRuleSpec rival;
-    rival.id = 2;
-    rival.name = "rival";
-    rival.points = -P(5);
-    rival.disqualify = true;
-    FitRuleSpec huge;
-    huge.id = 3;
-    huge.name = "huge";
-    huge.points = P(1000000);
+    const FitRuleSpec per_employee = fit_rule(1, "1 per 100 employees", 10000, "account.employees");
+    const FitRuleSpec rival = fit_rule(2, "rival", -P(5), "", true);
+    const FitRuleSpec huge = fit_rule(3, "huge", P(1000000));
     Model m(ModelSpec{"m", std::nullopt, std::nullopt}, {}, {per_employee, rival, huge}, {});
     const std::vector<std::vector<FitMatch>> cases = {
         {}, {{1, 12500000}}, {{2, kNoValue}, {1, -7}}, {{3, kNoValue}, {9, kNoValue}}, {{1, 5}, {3, kNoValue}, {2, kNoValue}}};
