@@ -80,7 +80,13 @@ std::uint32_t DeltaMap::lead(std::string_view key) {
 
 void DeltaMap::add(std::uint32_t lead, const Occurrence& o, bool adding) {
     if (lead >= keys_.size()) throw std::out_of_range("leadscore: delta for an unknown lead");
-    pending_.push_back(Pending{lead, adding, o});
+    if (pending_.empty()) pending_.emplace_back();
+    if (pending_.back().size() >= kPendingBlock) {
+        pending_.emplace_back();
+        pending_.back().reserve(kPendingBlock);
+    }
+    pending_.back().push_back(Pending{lead, adding, o});
+    pending_count_++;
     grouped_valid_ = false;
 }
 
@@ -88,11 +94,13 @@ void DeltaMap::group() {
     // Counting sort on (lead, removed?): count, prefix sums, then place in arrival order.
     const std::size_t parts = 2 * keys_.size();
     offsets_.assign(parts + 1, 0);
-    for (const Pending& p : pending_) offsets_[2 * p.lead + (p.adding ? 0 : 1) + 1]++;
+    for (const auto& block : pending_)
+        for (const Pending& p : block) offsets_[2 * p.lead + (p.adding ? 0 : 1) + 1]++;
     for (std::size_t i = 1; i <= parts; i++) offsets_[i] += offsets_[i - 1];
-    grouped_.resize(pending_.size());
+    grouped_.resize(pending_count_);
     std::vector<std::size_t> next(offsets_.begin(), offsets_.end() - 1);
-    for (const Pending& p : pending_) grouped_[next[2 * p.lead + (p.adding ? 0 : 1)]++] = p.occurrence;
+    for (const auto& block : pending_)
+        for (const Pending& p : block) grouped_[next[2 * p.lead + (p.adding ? 0 : 1)]++] = p.occurrence;
     grouped_valid_ = true;
 }
 
@@ -107,7 +115,10 @@ void DeltaMap::clear() {
     keys_.clear();
     hashes_.clear();
     std::fill(slots_.begin(), slots_.end(), Slot{npos, 0, 0});
-    pending_.clear();
+    // The first block's memory is kept for the statement's next batch.
+    pending_.resize(1);
+    pending_.front().clear();
+    pending_count_ = 0;
     grouped_.clear();
     offsets_.clear();
     grouped_valid_ = false;

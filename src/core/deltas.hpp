@@ -45,7 +45,7 @@ public:
 
     std::size_t size() const { return keys_.size(); }
     bool empty() const { return keys_.empty(); }
-    std::size_t occurrence_count() const { return pending_.size(); }
+    std::size_t occurrence_count() const { return pending_count_; }
     const std::string& key(std::uint32_t lead) const { return keys_.at(lead); }
 
     // Orders the occurrences by lead; added() and removed() need it and stay valid until
@@ -77,7 +77,12 @@ private:
     std::vector<std::string> keys_;
     std::vector<std::size_t> hashes_;    // per lead, for rehashing
     std::vector<Slot> slots_;            // size a power of two
-    std::vector<Pending> pending_;       // in arrival order
+    // In arrival order, in blocks: the first grows as a vector up to kPendingBlock entries, the
+    // others are allocated at that size, so a statement of millions of rows never copies what
+    // it gathered (nor holds two copies at once) and a single row allocates little.
+    static constexpr std::size_t kPendingBlock = std::size_t{1} << 16;
+    std::vector<std::vector<Pending>> pending_ = std::vector<std::vector<Pending>>(1);
+    std::size_t pending_count_ = 0;
     std::vector<Occurrence> grouped_;    // by lead: its added, then its removed
     std::vector<std::size_t> offsets_;   // lead i: added [2i, 2i+1), removed [2i+1, 2i+2)
     bool grouped_valid_ = false;

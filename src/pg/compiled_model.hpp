@@ -147,6 +147,9 @@ struct CompiledModel {
     // Whether an activity of this type is matched by a rule that reads the lead.
     bool type_reads_lead(const std::string& type) const { return lead_reading_types.count(type) > 0; }
     std::unordered_set<std::string> lead_reading_types;
+    // The lead matcher's conditions that activity rules test, ascending: all that matching an
+    // activity needs of its lead's row.
+    std::vector<int> activity_lead_conditions;
     // Results of the lead matcher's conditions for a lead without a row (every column NULL).
     std::vector<char> absent_lead_conditions;
     // Columns of the leads table whose change can change a score (key excluded).

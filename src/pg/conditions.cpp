@@ -374,6 +374,17 @@ void compile_model_conditions(CompiledModel& cm) {
         auto it = cm.activity_refs.find(r.id);
         cm.activity_refs_at.push_back(it == cm.activity_refs.end() ? nullptr : &it->second);
     }
+    cm.activity_lead_conditions.clear();
+    for (const auto& [id, refs] : cm.activity_refs) {
+        if (refs.inline_condition && refs.inline_condition->lead_side)
+            cm.activity_lead_conditions.push_back(refs.inline_condition->index);
+        for (const ConditionRef& ref : refs.rows)
+            if (ref.lead_side) cm.activity_lead_conditions.push_back(ref.index);
+    }
+    std::sort(cm.activity_lead_conditions.begin(), cm.activity_lead_conditions.end());
+    cm.activity_lead_conditions.erase(
+        std::unique(cm.activity_lead_conditions.begin(), cm.activity_lead_conditions.end()),
+        cm.activity_lead_conditions.end());
     cm.absent_lead_conditions.clear();
     pg_guard([&] {
         for (const CompiledCondition& c : cm.lead_matcher->conditions)

@@ -86,7 +86,8 @@ bool probe(KeyProbe& p, Datum value, Snapshot snapshot) {
 
 }  // namespace
 
-bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead) {
+bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead,
+                           LeadRead what) {
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads) || (t.distributed && !t.on_shard)) return false;
     const std::vector<ColumnBinding>& columns = cm.lead_matcher->columns;
@@ -192,7 +193,7 @@ bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::strin
         for (std::size_t i = 0; i < found_rows; i++) {
             const Datum* row = values.data() + i * width;
             const bool* row_nulls = reinterpret_cast<const bool*>(nulls.data() + i * width);
-            FitFacts f = match_lead_row(cm, layout, row, row_nulls, key);
+            FitFacts f = match_lead_row(cm, layout, row, row_nulls, key, what);
             on_lead(key, f);
         }
     }

@@ -251,8 +251,10 @@ bool fit_rule_holds(const CompiledModel& cm, const FitRuleSpec& rule, const Rule
 }
 
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
-                        std::string& key_out, bool fit_only) {
+                        std::string& key_out, LeadRead what) {
     FitFacts facts;
+    const bool fit_only = what == LeadRead::FitOnly;
+    const bool conditions_only = what == LeadRead::ActivityConditions;
     const auto& rules = cm.model->fit_rules();
     const Matcher& m = *cm.lead_matcher;
     if (!fit_only) facts.conditions.resize(m.conditions.size());
@@ -267,6 +269,12 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
     std::size_t n = 0;
     pg_guard([&] {
         if (!nulls[layout.lead - 1]) layout.key_text.write(values[layout.lead - 1], key_out);
+        if (conditions_only) {
+            for (const int i : cm.activity_lead_conditions)
+                facts.conditions[static_cast<std::size_t>(i)] =
+                    lead_condition_holds(m, i, layout.columns, values, nulls, result) ? 1 : 0;
+            return;
+        }
         for (const FitRuleSpec& r : rules) {
             const RuleRefs& refs = cm.fit_refs.at(r.id);
             if (!fit_rule_holds(cm, r, refs, layout.columns, values, nulls, result)) continue;
@@ -284,6 +292,7 @@ FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const 
         for (std::size_t i = 0; i < m.conditions.size(); i++)
             facts.conditions[i] = lead_condition_holds(m, static_cast<int>(i), layout.columns, values, nulls, result) ? 1 : 0;
     });
+    if (conditions_only) return facts;
     // (The matches of a fit-only read go to a scratch list, not to the facts.)
     static thread_local std::vector<FitMatch> scratch;
     std::vector<FitMatch>& matches = fit_only ? scratch : facts.matches;
@@ -316,7 +325,7 @@ void scan_activities(const CompiledModel& cm, const std::vector<std::string>* ke
     const bool reads_lead = cm.activity_reads_lead &&
         (!types || std::any_of(types->begin(), types->end(), [&](const std::string& t) { return cm.type_reads_lead(t); }));
     if (reads_lead && !facts) {
-        collect_fits(cm, keys, own_facts);
+        collect_fits(cm, keys, own_facts, LeadRead::ActivityConditions);
         facts = &own_facts;
     }
     // Every row of every lead: several processes read the table where they may.
@@ -401,17 +410,17 @@ void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64
 }
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
-                  std::map<std::string, FitFacts>& out) {
-    collect_fits(cm, keys, [&](std::string& key, FitFacts& f) { out[key] = std::move(f); });
+                  std::map<std::string, FitFacts>& out, LeadRead what) {
+    collect_fits(cm, keys, [&](std::string& key, FitFacts& f) { out[key] = std::move(f); }, what);
 }
 
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead,
-                  bool fit_only) {
+                  LeadRead what) {
     const TrackingInfo& t = *cm.tracking;
     if (!OidIsValid(t.leads)) return;
     if (keys && keys->empty()) return;
     // A statement's few leads: index probes cost less than starting the query's executor.
-    if (keys && keys->size() <= kDirectLeadReads && collect_fits_directly(cm, *keys, on_lead)) return;
+    if (keys && keys->size() <= kDirectLeadReads && collect_fits_directly(cm, *keys, on_lead, what)) return;
     std::string sql = lead_row_query(cm) + " WHERE l." + quote_ident(t.lead_key) + " IS NOT NULL";
     std::optional<RowLayout> layout;
     std::vector<Datum> values;
@@ -425,7 +434,7 @@ void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
         }
         bool* nulls = reinterpret_cast<bool*>(null_buf.data());
         pg_guard([&] { heap_deform_tuple(tuple, desc, values.data(), nulls); });
-        FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key, fit_only);
+        FitFacts f = match_lead_row(cm, *layout, values.data(), nulls, key, what);
         if (!key.empty() || !nulls[layout->lead - 1]) on_lead(key, f);
     };
     // A statement's few leads (an activity insert that reads its lead, a lead update): a kept

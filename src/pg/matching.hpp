@@ -62,11 +62,15 @@ bool lead_condition_holds(const Matcher& m, int index, const std::vector<int>& c
 bool fit_rule_holds(const CompiledModel& cm, const FitRuleSpec& rule, const RuleRefs& refs,
                     const std::vector<int>& columns, const Datum* values, const bool* nulls,
                     std::vector<signed char>& result);
-// Evaluates the fit rules on one deformed lead row; returns the key text in key_out. fit_only:
-// only fit and disqualified are wanted (matches and conditions left empty; the conditions no fit
-// rule needs are not evaluated).
+// What a read of lead rows is for: Everything (fit, matches and every condition); FitOnly (fit
+// and disqualified; matches and conditions left empty, the conditions no fit rule needs not
+// evaluated); ActivityConditions (only the conditions activity rules test, for matching
+// activities: the fit rules are not evaluated, fit and matches stay empty, other conditions 0).
+enum class LeadRead { Everything, FitOnly, ActivityConditions };
+
+// Evaluates the fit rules on one deformed lead row; returns the key text in key_out.
 FitFacts match_lead_row(const CompiledModel& cm, const RowLayout& layout, const Datum* values, const bool* nulls,
-                        std::string& key_out, bool fit_only = false);
+                        std::string& key_out, LeadRead what = LeadRead::Everything);
 
 // Moves a builder's summaries into out, merged with those out already holds for the same lead.
 void move_summaries(SummaryBuilder& builder, std::map<std::string, Summary>& out);
@@ -86,13 +90,14 @@ void collect_rule_occurrences(const CompiledModel& cm, const std::set<std::int64
                               const std::vector<std::string>* keys = nullptr);
 // Fit facts of the leads that exist in the leads table (every lead, or the given keys). Needs SPI.
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys,
-                  std::map<std::string, FitFacts>& out);
+                  std::map<std::string, FitFacts>& out, LeadRead what = LeadRead::Everything);
 // The same handed to on_lead as each lead is read (key, facts; both may be moved from).
 using FitSink = std::function<void(std::string& key, FitFacts& facts)>;
 void collect_fits(const CompiledModel& cm, const std::vector<std::string>* keys, const FitSink& on_lead,
-                  bool fit_only = false);
+                  LeadRead what = LeadRead::Everything);
 // The same for a few keys through primary-key lookups (lead_direct.cpp); false, with nothing
 // added, when some table of the lead row cannot be read that way.
-bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead);
+bool collect_fits_directly(const CompiledModel& cm, const std::vector<std::string>& keys, const FitSink& on_lead,
+                           LeadRead what);
 
 }  // namespace leadscore::pg

@@ -217,7 +217,7 @@ std::int64_t apply_edit_plan(const std::string& model, const EditPlan& plan, Tim
         collect_fits(
             *cm, nullptr,
             [&](std::string& key, FitFacts& f) { fits.insert_or_assign(std::move(key), FitScore{f.fit, f.disqualified}); },
-            true);
+            LeadRead::FitOnly);
     }
     const FitOf fit_of = [&](const StoredState& s) -> FitScore {
         if (by_delta) {

@@ -61,6 +61,31 @@ TEST(DeltaMap, GroupsAddedAndRemovedPerLeadInArrivalOrder) {
     EXPECT_EQ(d.occurrence_count(), 5u);
 }
 
+TEST(DeltaMap, GroupsOccurrencesGatheredAcrossManyBlocksAndAfterClear) {
+    DeltaMap d;
+    for (int round = 0; round < 2; round++) {
+        // Over three blocks' worth of occurrences, spread over 1000 leads.
+        constexpr int kLeads = 1000, kRows = 200000;
+        std::vector<std::uint32_t> index;
+        for (int l = 0; l < kLeads; l++) index.push_back(d.lead("lead" + std::to_string(l)));
+        for (int i = 0; i < kRows; i++) d.add(index[i % kLeads], {i % 7, i}, i % 5 != 0);
+        EXPECT_EQ(d.occurrence_count(), static_cast<std::size_t>(kRows));
+        d.group();
+        for (int l : {0, 1, 499, 999}) {
+            std::vector<Timestamp> added, removed;
+            for (int i = l; i < kRows; i += kLeads) (i % 5 != 0 ? added : removed).push_back(i);
+            std::vector<Timestamp> got_added, got_removed;
+            for (const Occurrence& o : d.added(index[l])) got_added.push_back(o.time);
+            for (const Occurrence& o : d.removed(index[l])) got_removed.push_back(o.time);
+            EXPECT_EQ(got_added, added) << "lead " << l;
+            EXPECT_EQ(got_removed, removed) << "lead " << l;
+        }
+        d.clear();
+        EXPECT_EQ(d.occurrence_count(), 0u);
+        EXPECT_TRUE(d.empty());
+    }
+}
+
 TEST(DeltaMap, ReadingBeforeGroupingOrOfAnUnknownLeadThrows) {
     DeltaMap d;
     const auto a = d.lead("a");

@@ -135,7 +135,7 @@ void load_model(CallSiteCache& cache, const char* name, std::size_t len) {
             const std::vector<std::string> keys = {key};
             {
                 SpiConnection spi;
-                collect_fits(*c->cm, &keys, c->facts);
+                collect_fits(*c->cm, &keys, c->facts, LeadRead::ActivityConditions);
             }
             it = c->facts.find(key);
             if (it == c->facts.end()) it = c->facts.emplace(key, FitFacts{0, false, {}, c->cm->absent_lead_conditions}).first;

@@ -159,7 +159,7 @@ LEADSCORE_FUNCTION(leadscore_activity_changed) {
             if (!key_list.empty()) {
                 SpiConnection spi;
                 StateStore(*cm).lock_keys(key_list);
-                collect_fits(*cm, &key_list, facts);
+                collect_fits(*cm, &key_list, facts, LeadRead::ActivityConditions);
             }
             lead = lead_conditions_from(*cm, facts);
         }
