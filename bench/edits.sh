@@ -328,6 +328,9 @@ put writer_max_worst_kind "$worst_kind" ""
 # ---------------------------------------------------------------------------------------------
 {
     echo "leadscore rule-edit benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, PostgreSQL $(q -c 'SHOW server_version')"
+    # A backend's first touch of each shared-buffer page costs a page fault (dear on a VM);
+    # PostgreSQL uses huge pages (huge_pages = try) when the OS reserves them.
+    echo "huge pages reserved by the OS: $(awk '/^HugePages_Total/ {print $2}' /proc/meminfo 2>/dev/null || echo unknown)"
     echo "leadscore $ext_version, leadscore.so md5 $so_start"
     if [ "$so_end" != "$so_start" ]; then
         echo "WARNING: leadscore.so was reinstalled during the run (now md5 $so_end): these figures mix two builds"

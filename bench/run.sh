@@ -366,6 +366,9 @@ q -c "SELECT leadscore.untrack('demo_expiry'); DELETE FROM leadscore.model WHERE
 get() { awk -F'|' -v k="$1" '$1 == k {print $2}' "$results"; }
 {
     echo "leadscore benchmark — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, PostgreSQL $(q -c 'SHOW server_version')"
+    # A backend's first touch of each shared-buffer page costs a page fault (dear on a VM);
+    # PostgreSQL uses huge pages (huge_pages = try) when the OS reserves them.
+    echo "huge pages reserved by the OS: $(awk '/^HugePages_Total/ {print $2}' /proc/meminfo 2>/dev/null || echo unknown)"
     echo "data: $BENCH_LEADS leads, $BENCH_ACTIVITIES activities over 12 months; model demo: $(q -c "SELECT count(*) FROM leadscore.activity_rule WHERE model='demo'") activity rules, $(q -c "SELECT count(*) FROM leadscore.fit_rule WHERE model='demo'") fit rules, $(q -c "SELECT count(*) FROM leadscore.stage WHERE model='demo'") stages; medians of $BENCH_REPEAT run(s)"
     echo "setup: generator $(get generate_seconds) s; track() of the model over all history $(get track_seconds) s"
     echo "equivalence: peers and leadscore agree on $(echo "$eq" | cut -d/ -f2) leads, mismatches $(get equivalence_mismatches)"
