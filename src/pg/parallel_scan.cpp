@@ -318,8 +318,7 @@ bool collect_activities_in_parallel(const CompiledModel& cm, const LeadFactsMap*
     const std::string facts_blob = cm.activity_reads_lead ? serialize_facts(*facts) : std::string();
     const std::string& model = cm.model->spec().name;
     // Both names, each ended by a zero byte.
-    const std::string& tables_from = t.tables_from.empty() ? t.model : t.tables_from;
-    const std::string names = model + std::string(1, '\0') + tables_from + std::string(1, '\0');
+    const std::string names = model + std::string(1, '\0') + t.tables_from + std::string(1, '\0');
     const std::uint64_t fingerprint = matching_fingerprint(*cm.model);
     ParallelContext* pcxt = nullptr;
     std::vector<shm_mq_handle*> queues(static_cast<std::size_t>(workers), nullptr);

@@ -265,9 +265,9 @@ void validate_relation_row(const RowReader& row) {
 
 LEADSCORE_FUNCTION(leadscore_validate_rule) {
     TriggerData* trig = trigger_arg(fcinfo, "leadscore.validate_rule()");
-    if (std::string(RelationGetRelationName(trig->tg_relation)) == "fit_rule") note_fit_rule_rows_written();
     HeapTuple tuple = TRIGGER_FIRED_BY_UPDATE(trig->tg_event) ? trig->tg_newtuple : trig->tg_trigtuple;
     const std::string table = RelationGetRelationName(trig->tg_relation);
+    if (table == "fit_rule") note_fit_rule_rows_written();
     RowReader row{tuple, RelationGetDescr(trig->tg_relation)};
     SpiConnection spi;
     if (table == "model") {
